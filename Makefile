@@ -1,0 +1,57 @@
+# Developer entry points. Everything runs from the virtual environment in .venv, which
+# `make venv` builds and rebuilds only when a pyproject.toml, constraints.txt or
+# requirements-dev.txt changes.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SERVICES := intake review payout followup
+# Marks a finished install; its age against the inputs decides whether to install again.
+STAMP := $(VENV)/.installed
+INSTALL_INPUTS := pyproject.toml shared/pyproject.toml \
+	$(foreach s,$(SERVICES),services/$(s)/pyproject.toml) \
+	constraints.txt requirements-dev.txt
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run demo test test-unit bench clean
+
+help: ## Show the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  PYTEST_ARGS=... is passed to pytest by test and test-unit."
+
+venv: $(STAMP) ## Create .venv and install every package, editable, with pinned dependencies
+
+$(STAMP): $(INSTALL_INPUTS)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "aidflow needs Python 3.11 or newer; run e.g. 'make PYTHON=python3.12 venv'" >&2; exit 1; }
+	@# A venv without a working pip (interrupted, or its Python was removed) is rebuilt whole.
+	@if ! $(BIN)/python -m pip --version >/dev/null 2>&1; then \
+		rm -rf $(VENV); \
+		echo "$(PYTHON) -m venv $(VENV)"; \
+		$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+			echo "could not create $(VENV); on Debian or Ubuntu install the python3-venv package" >&2; exit 1; }; \
+	fi
+	$(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt \
+		-e shared $(foreach s,$(SERVICES),-e services/$(s)) -e . -r requirements-dev.txt
+	@touch $@
+
+run: venv ## Run all four services in one process (embedded: SQLite, no servers)
+	$(BIN)/aidflow run
+
+demo: venv ## Feed demo referrals into a running system
+	$(BIN)/aidflow demo
+
+test: venv ## Run the whole test suite
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: venv ## Run the unit tests only
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+bench: venv ## Measure the referral-to-payout pipeline
+	$(BIN)/python bench/pipeline.py
+
+clean: ## Remove .venv, data/ and every build and test cache
+	rm -rf $(VENV) data .pytest_cache .hypothesis \
+		build dist shared/build shared/dist services/*/build services/*/dist
+	find . -path ./.git -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +
