@@ -1,0 +1,107 @@
+"""The command line every service shares: ``aidflow-<service> migrate | api | worker | serve``.
+
+- ``migrate``: bring the database schema to the latest version and exit.
+- ``api``: the HTTP API under gunicorn (plus the outbox relay, so API writes go out at once).
+- ``worker``: bus consumers and the outbox relay, with /healthz, /readyz and /metrics.
+- ``serve``: both in one process, for a small deployment or a laptop.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from werkzeug.serving import make_server
+
+from aidflow_shared.logging import configure_logging
+from aidflow_shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def service_main(service, argv=None) -> int:
+    parser = argparse.ArgumentParser(prog=f"aidflow-{service.name}", description=service.title)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="upgrade the database schema and exit")
+    api = sub.add_parser("api", help="serve the HTTP API with gunicorn")
+    api.add_argument("--workers", type=int, default=2)
+    api.add_argument("--threads", type=int, default=4)
+    worker = sub.add_parser("worker", help="consume and relay, with health and metrics endpoints")
+    worker.add_argument("--port", type=int, help="health/metrics port (default: the API port + 1000)")
+    serve = sub.add_parser("serve", help="API, consumers and relay in one process")
+    serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema at start")
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env(service.name)
+    configure_logging(settings)
+    if args.command == "migrate":
+        runtime = _runtime(service, settings)
+        runtime.migrate()
+        log.info("database schema is current", extra={"service": service.name})
+        return 0
+    if args.command == "api":
+        return _gunicorn(service, settings, args.workers, args.threads)
+    if args.command == "worker":
+        runtime = _runtime(service, settings)
+        runtime.start()
+        port = args.port or settings.http_port + 1000
+        return _serve_until_signal([(runtime.create_health_app(), settings.http_host, port)], [runtime])
+    runtime = _runtime(service, settings)
+    if not args.no_migrate:
+        runtime.migrate()
+    runtime.start()
+    return _serve_until_signal([(runtime.create_app(), settings.http_host, settings.http_port)], [runtime])
+
+
+def _runtime(service, settings):
+    from aidflow_shared.runtime import ServiceRuntime
+    return ServiceRuntime(service, settings)
+
+
+def serve_apps(apps) -> list:
+    """Start a threaded HTTP server per (app, host, port); returns the servers."""
+    servers = []
+    for app, host, port in apps:
+        server = make_server(host, port, app, threaded=True)
+        threading.Thread(target=server.serve_forever, name=f"http-{port}", daemon=True).start()
+        servers.append(server)
+    return servers
+
+
+def _serve_until_signal(apps, runtimes) -> int:
+    servers = serve_apps(apps)
+    for server in servers:
+        log.info("listening", extra={"url": f"http://{server.host}:{server.port}"})
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    log.info("stopping")
+    for server in servers:
+        server.shutdown()
+    for runtime in runtimes:
+        runtime.stop()
+    return 0
+
+
+def _gunicorn(service, settings, workers: int, threads: int) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    class Api(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{settings.http_host}:{settings.http_port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
+            self.cfg.set("accesslog", None)
+            self.cfg.set("graceful_timeout", 20)
+
+        def load(self):
+            # Runs in each worker after the fork: connections and threads are the worker's own.
+            runtime = _runtime(service, settings)
+            runtime.start(consume=False)
+            return runtime.create_app()
+
+    Api().run()
+    return 0

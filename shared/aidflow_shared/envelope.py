@@ -1,0 +1,156 @@
+"""The CloudEvents 1.0 envelope (structured mode) and its AMQP mapping.
+
+The body is one JSON object with ``specversion``, ``id``, ``source``, ``type``, ``time``,
+``subject``, ``datacontenttype`` and ``data``; the AMQP properties repeat ``id`` as
+``message_id`` and ``type`` as ``type`` so brokers and tools can route and trace without
+parsing the body. Parsing checks both agree: a message whose parts disagree is parked.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from marshmallow import ValidationError
+
+from aidflow_shared.contracts import UnknownMessageType, registry as default_registry
+
+SPECVERSION = "1.0"
+CONTENT_TYPE = "application/cloudevents+json"
+DATA_CONTENT_TYPE = "application/json"
+
+
+class MessageRejected(Exception):
+    """A message that can never be handled as it is; it goes to the parking queue.
+
+    ``reason`` is a stable code (used in the parking headers and in metric labels),
+    ``detail`` a short human explanation without payload values.
+    """
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Envelope:
+    id: str
+    source: str
+    type: str
+    time: datetime
+    data: dict
+    subject: str | None = None
+    correlation_id: str | None = None  # AMQP property: the message that caused this one
+    user_id: str | None = None  # AMQP property: the broker-validated publishing user
+    extensions: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        body = {
+            "specversion": SPECVERSION,
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "time": format_time(self.time),
+            "datacontenttype": DATA_CONTENT_TYPE,
+            "data": self.data,
+        }
+        if self.subject is not None:
+            body["subject"] = self.subject
+        body.update(self.extensions)
+        return body
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def new_event(type: str, data: dict, *, source: str, subject: str | None = None,
+              correlation_id: str | None = None, registry=default_registry) -> Envelope:
+    """Build an outgoing message, validating its payload against the registered schema.
+
+    The payload is dumped through the schema first (so datetimes become RFC 3339 strings)
+    and then validated: an invalid outgoing message is a programming error and never leaves.
+    """
+    message_type = registry.get(type)
+    schema = message_type.schema()
+    payload = schema.dump(data)
+    errors = schema.validate(payload)
+    if errors:
+        raise ValueError(f"outgoing {type} violates its schema: {errors}")
+    return Envelope(
+        id=str(uuid.uuid4()), source=source, type=type, time=datetime.now(timezone.utc),
+        data=payload, subject=subject, correlation_id=correlation_id,
+    )
+
+
+def format_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("timestamps on the wire are timezone-aware UTC")
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse(body: bytes | str, *, content_type: str | None, message_id: str | None, type: str | None,
+          correlation_id: str | None = None, user_id: str | None = None,
+          registry=default_registry) -> Envelope:
+    """Turn an incoming AMQP message into a validated Envelope, or raise MessageRejected."""
+    if content_type != CONTENT_TYPE:
+        raise MessageRejected("wrong-content-type", f"content_type must be {CONTENT_TYPE}")
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise MessageRejected("invalid-json", "body is not JSON") from None
+    if not isinstance(document, dict):
+        raise MessageRejected("invalid-envelope", "body is not a JSON object")
+    missing = [k for k in ("specversion", "id", "source", "type", "time", "data") if k not in document]
+    if missing:
+        raise MessageRejected("invalid-envelope", "missing " + ", ".join(missing))
+    if document["specversion"] != SPECVERSION:
+        raise MessageRejected("invalid-envelope", "specversion must be 1.0")
+    if document.get("datacontenttype", DATA_CONTENT_TYPE) != DATA_CONTENT_TYPE:
+        raise MessageRejected("invalid-envelope", "datacontenttype must be application/json")
+    for key in ("id", "source", "type", "time"):
+        if not isinstance(document[key], str) or not document[key]:
+            raise MessageRejected("invalid-envelope", f"{key} must be a non-empty string")
+    if message_id is not None and message_id != document["id"]:
+        raise MessageRejected("invalid-envelope", "message_id property differs from id")
+    if type is not None and type != document["type"]:
+        raise MessageRejected("invalid-envelope", "type property differs from type")
+    try:
+        moment = datetime.fromisoformat(document["time"].replace("Z", "+00:00"))
+    except ValueError:
+        raise MessageRejected("invalid-envelope", "time is not RFC 3339") from None
+    if moment.tzinfo is None:
+        raise MessageRejected("invalid-envelope", "time has no offset")
+    try:
+        message_type = registry.get(document["type"])
+    except UnknownMessageType:
+        raise MessageRejected("unknown-type", "type or version not in the registry") from None
+    if not isinstance(document["data"], dict):
+        raise MessageRejected("schema-violation", "data must be an object")
+    try:
+        message_type.schema().load(document["data"])
+    except ValidationError as exc:
+        raise MessageRejected("schema-violation", _describe(exc.messages)) from None
+    extensions = {k: v for k, v in document.items()
+                  if k not in ("specversion", "id", "source", "type", "time", "datacontenttype", "data", "subject")}
+    return Envelope(
+        id=document["id"], source=document["source"], type=document["type"], time=moment,
+        data=document["data"], subject=document.get("subject"), correlation_id=correlation_id,
+        user_id=user_id, extensions=extensions,
+    )
+
+
+def _describe(messages, prefix: str = "") -> str:
+    """Field paths and error codes only: the values may hold personal data."""
+    parts = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            parts.append(_describe(value, f"{prefix}{key}."))
+    elif isinstance(messages, list):
+        codes = [m for m in messages if isinstance(m, str)]
+        nested = [m for m in messages if not isinstance(m, str)]
+        if codes:
+            parts.append(f"{prefix.rstrip('.')}: {'/'.join(codes)}")
+        parts.extend(_describe(m, prefix) for m in nested)
+    return "; ".join(p for p in parts if p)[:500]

@@ -1,0 +1,200 @@
+"""Wires one service once: database, transport, relay, consumer, metrics and HTTP app.
+
+The consumer's rule is the inbox rule: the message id is recorded in the same transaction as
+the handler's effect and the message is acknowledged only after that transaction committed.
+What cannot be handled is parked with its reason; what fails is retried with back-off a
+bounded number of times, then parked; a database outage pauses the consumer instead of
+burning retries.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from aidflow_shared.bus.embedded import EmbeddedTransport
+from aidflow_shared.bus.relay import OutboxRelay
+from aidflow_shared.bus.topology import build_topology
+from aidflow_shared.bus.transport import Delivery, Transport, TransportError
+from aidflow_shared.envelope import MessageRejected, parse
+from aidflow_shared.metrics import BusMetrics
+from aidflow_shared.migrations import upgrade
+from aidflow_shared.service import Service
+from aidflow_shared.settings import Settings
+from aidflow_shared.storage import Database, UnitOfWork, outbox_stats
+
+log = logging.getLogger(__name__)
+
+
+def make_transport(settings: Settings, *, on_connection_change=None, name: str = "aidflow") -> Transport:
+    if settings.embedded:
+        if on_connection_change:
+            on_connection_change(True)
+        return EmbeddedTransport(settings.embedded_bus_path)
+    from aidflow_shared.bus.amqp import AmqpTransport
+    return AmqpTransport(settings.amqp_url, on_connection_change=on_connection_change, name=name)
+
+
+class ServiceRuntime:
+    def __init__(self, service: Service, settings: Settings, *, transport: Transport | None = None):
+        service.check()
+        self.service = service
+        self.settings = settings
+        self.name = service.name
+        self.source = f"/aidflow/{service.name}"
+        self.db = Database(settings.database_url, service.metadata)
+        self.metrics = BusMetrics(service.name)
+        self.metrics.watch_outbox(lambda: outbox_stats(self.db))
+        if transport is None:
+            transport = make_transport(settings, on_connection_change=self.metrics.set_connected,
+                                       name=f"aidflow-{service.name}")
+        else:
+            self.metrics.set_connected(True)
+        self.transport = transport
+        self.topology = build_topology(retry_delays=settings.retry_delays[:settings.max_retries],
+                                       delivery_limit=settings.delivery_limit)
+        self.relay = OutboxRelay(self.db, transport, self.metrics, batch_size=settings.relay_batch,
+                                 interval=settings.relay_interval)
+        self.queue = f"aidflow.{service.name}"
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- wiring ---------------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        upgrade(self.db, self.service.migrations)
+
+    def unit_of_work(self, correlation_id: str | None = None) -> UnitOfWork:
+        return UnitOfWork(self.db, source=self.source, correlation_id=correlation_id, on_commit=self.relay.notify)
+
+    def readiness(self) -> dict:
+        return {"database": self.db.ping, "broker": self.transport.ping}
+
+    def create_app(self):
+        from aidflow_shared.http.app import create_api_app
+        return create_api_app(self.settings, title=self.service.title, version=self.service.version,
+                              blueprints=self.service.blueprints(self), readiness=self.readiness(),
+                              metrics_registry=self.metrics.registry)
+
+    def create_health_app(self):
+        """Only /healthz, /readyz, /metrics and /openapi.json: the worker process's HTTP face."""
+        from aidflow_shared.http.app import create_api_app
+        return create_api_app(self.settings, title=f"{self.service.title} (worker)", version=self.service.version,
+                              blueprints=[], readiness=self.readiness(), metrics_registry=self.metrics.registry)
+
+    # -- running --------------------------------------------------------------------------------
+
+    def declare(self) -> None:
+        """Declare the topology, waiting for the broker if it is not up yet."""
+        delay = 0.5
+        while True:
+            try:
+                self.transport.declare(self.topology)
+                return
+            except (TransportError, OSError) as exc:
+                if self._stop.is_set():
+                    raise
+                log.warning("broker not reachable; waiting to declare the topology",
+                            extra={"error": str(exc)[:200], "retry_in": delay})
+                self._stop.wait(delay)
+                delay = min(delay * 2, 15.0)
+
+    def start(self, *, consume: bool = True, relay: bool = True) -> None:
+        self.declare()
+        if relay:
+            self._spawn("relay", self.relay.run, self._stop)
+        if consume and self.service.handlers:
+            self._spawn("consumer", self.transport.consume, self.queue, self.handle,
+                        stop=self._stop, prefetch=self.settings.prefetch)
+
+    def _spawn(self, role: str, target, *args, **kwargs) -> None:
+        thread = threading.Thread(target=target, args=args, kwargs=kwargs, name=f"{self.name}-{role}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.relay.notify()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+        self.transport.close()
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    # -- consuming ------------------------------------------------------------------------------
+
+    def handle(self, delivery: Delivery) -> None:
+        """Handle one delivery and settle it: ack, retry or park. Never raises."""
+        started = time.perf_counter()
+        outcome = "handled"
+        type_label = "unknown"
+        try:
+            envelope = parse(delivery.body, content_type=delivery.content_type, message_id=delivery.message_id,
+                             type=delivery.type, correlation_id=delivery.correlation_id, user_id=delivery.publisher)
+            type_label = envelope.type
+            handler = self.service.handlers.get(envelope.type)
+            if handler is None:
+                raise MessageRejected("no-handler", f"{self.name} does not handle this type")
+            if not self._handle_in_transaction(handler, envelope):
+                outcome = "duplicate"
+            delivery.ack()
+        except MessageRejected as rejected:
+            outcome = "parked"
+            self._park(delivery, rejected.reason, rejected.detail)
+        except _Stopping:
+            return  # unacknowledged: the broker delivers it again
+        except Exception as exc:
+            outcome = self._retry_or_park(delivery, exc)
+        finally:
+            self.metrics.consumed.labels(self.name, outcome).inc()
+            if type_label != "unknown":
+                self.metrics.handler_seconds.labels(self.name, type_label).observe(time.perf_counter() - started)
+
+    def _handle_in_transaction(self, handler, envelope) -> bool:
+        delay = 0.5
+        while True:
+            try:
+                with self.unit_of_work(correlation_id=envelope.id) as uow:
+                    if not uow.claim_inbox(self.queue, envelope.id, envelope.type):
+                        return False
+                    handler(envelope, uow)
+                    uow.commit()
+                    return True
+            except (OperationalError, InterfaceError) as exc:
+                # The database is away (restart, failover): wait for it rather than spend retries.
+                log.warning("database unavailable; holding the message",
+                            extra={"type": envelope.type, "error": exc.__class__.__name__, "retry_in": delay})
+                if self._stop.wait(delay):
+                    raise _Stopping() from exc
+                delay = min(delay * 2, 10.0)
+
+    def _retry_or_park(self, delivery: Delivery, exc: Exception) -> str:
+        attempt = delivery.retries
+        error = f"{exc.__class__.__name__}: {str(exc)[:300]}"
+        try:
+            if attempt < self.settings.max_retries:
+                log.warning("handler failed; retrying later", exc_info=True,
+                            extra={"attempt": attempt + 1, "retry_in": self.settings.retry_delays[attempt]})
+                delivery.retry(attempt + 1, self.settings.retry_delays[attempt], error)
+                self.metrics.retried.labels(self.name).inc()
+                return "retried"
+            log.error("handler failed after retries; parking", exc_info=True, extra={"attempts": attempt + 1})
+            self._park(delivery, "handler-failed", error)
+            return "parked"
+        except Exception:  # the broker went away mid-move: unacked, so it comes back
+            log.warning("could not settle a failed message; it will be delivered again", exc_info=True)
+            return "unsettled"
+
+    def _park(self, delivery: Delivery, reason: str, detail: str) -> None:
+        log.warning("message parked", extra={"reason": reason, "detail": detail[:200]})
+        delivery.park(reason, detail, self.queue)
+        self.metrics.parked.labels(self.name, reason).inc()
+
+
+class _Stopping(Exception):
+    """Shutting down while a message waits for the database."""

@@ -1,0 +1,66 @@
+"""A service at a glance: what it handles, what it emits, its API and its tables.
+
+Each service module reads like this::
+
+    service = Service("review", metadata=metadata, emits=[REVIEW_OPENED, DECISION_RECORDED])
+
+    @service.handles(CASE_OPENED)
+    def open_review(event, uow): ...
+
+    @service.api
+    def blueprints(runtime): return [reviews_blueprint(runtime)]
+
+The subscriptions themselves are declared once, in the message registry; ``check`` refuses to
+start a service whose handlers and declared subscriptions disagree.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlalchemy import MetaData
+
+from aidflow_shared.contracts import MessageType, Registry, registry as default_registry
+from aidflow_shared.envelope import Envelope
+from aidflow_shared.storage import UnitOfWork
+
+Handler = Callable[[Envelope, UnitOfWork], None]
+
+
+class Service:
+    def __init__(self, name: str, *, metadata: MetaData, migrations: str, title: str,
+                 emits: list[MessageType] = (), version: str = "1.0.0"):
+        self.name = name
+        self.metadata = metadata
+        self.migrations = migrations  # "package:folder" of the Alembic scripts
+        self.title = title
+        self.version = version
+        self.emits = tuple(emits)
+        self.handlers: dict[str, Handler] = {}
+        self._api: Callable | None = None
+
+    def handles(self, message_type: MessageType):
+        def register(handler: Handler) -> Handler:
+            if message_type.type in self.handlers:
+                raise ValueError(f"{self.name} handles {message_type.type} twice")
+            self.handlers[message_type.type] = handler
+            return handler
+        return register
+
+    def api(self, factory: Callable):
+        """Register the function that builds this service's blueprints from its runtime."""
+        self._api = factory
+        return factory
+
+    def blueprints(self, runtime) -> list:
+        return list(self._api(runtime)) if self._api else []
+
+    def check(self, registry: Registry = default_registry) -> None:
+        declared = {t.type for t in registry.consumed_by(self.name)}
+        handled = set(self.handlers)
+        if declared != handled:
+            raise RuntimeError(
+                f"{self.name}: handlers {sorted(handled - declared)} are not declared as subscriptions, "
+                f"subscriptions {sorted(declared - handled)} have no handler")
+        for message_type in self.emits:
+            if message_type.producer != self.name:
+                raise RuntimeError(f"{self.name} emits {message_type.type}, registered as {message_type.producer}'s")

@@ -1,0 +1,229 @@
+"""Storage on SQLAlchemy 2: one database per service, SQLite by default, PostgreSQL in production.
+
+Every service's metadata carries the two bus tables beside its own:
+
+- ``outbox``: events a transaction decided to publish, written in that same transaction and
+  published later by the relay (transactional outbox);
+- ``inbox``: ids of messages a consumer has handled, written in the same transaction as the
+  handler's effect, so a redelivered message is recognised and has no second effect.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import (JSON, BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
+                        create_engine, event, func, insert, select, text)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(DateTime):
+    """Timezone-aware datetimes on both backends (SQLite keeps no offset, so we restore UTC)."""
+
+    cache_ok = True
+
+    def __init__(self):
+        super().__init__(timezone=True)
+
+    def bind_processor(self, dialect):
+        parent = super().bind_processor(dialect)
+
+        def process(value):
+            if value is not None:
+                if value.tzinfo is None:
+                    raise ValueError("naive datetime stored; use timezone-aware UTC")
+                value = value.astimezone(timezone.utc)
+                if dialect.name == "sqlite":
+                    value = value.replace(tzinfo=None)
+            return parent(value) if parent else value
+
+        return process
+
+    def result_processor(self, dialect, coltype):
+        parent = super().result_processor(dialect, coltype)
+
+        def process(value):
+            if parent:
+                value = parent(value)
+            if value is not None and value.tzinfo is None:
+                value = value.replace(tzinfo=timezone.utc)
+            return value
+
+        return process
+
+
+def new_metadata() -> MetaData:
+    """A service's metadata, with the bus tables already in it."""
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    Table(
+        "outbox", metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("message_id", String(36), nullable=False, unique=True),
+        Column("exchange", String(64), nullable=False),
+        Column("routing_key", String(255), nullable=False),
+        Column("type", String(255), nullable=False),
+        Column("body", Text, nullable=False),
+        Column("correlation_id", String(64)),
+        Column("headers", JSON),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("next_attempt_at", UTCDateTime()),
+        Column("last_error", String(500)),
+        Column("sent_at", UTCDateTime()),
+    )
+    Index("ix_outbox_unsent", metadata.tables["outbox"].c.id,
+          postgresql_where=text("sent_at IS NULL"), sqlite_where=text("sent_at IS NULL"))
+    Table(
+        "inbox", metadata,
+        Column("consumer", String(64), primary_key=True),
+        Column("message_id", String(255), primary_key=True),
+        Column("type", String(255), nullable=False),
+        Column("received_at", UTCDateTime(), nullable=False),
+    )
+    return metadata
+
+
+class Database:
+    """An engine and session factory for one service's database."""
+
+    def __init__(self, url: str, metadata: MetaData, *, echo: bool = False):
+        self.metadata = metadata
+        self.url = make_url(url)
+        if self.url.get_backend_name() == "postgresql" and self.url.drivername == "postgresql":
+            self.url = self.url.set(drivername="postgresql+psycopg")
+        self.dialect = self.url.get_backend_name()
+        if self.dialect == "sqlite":
+            if self.url.database and self.url.database != ":memory:":
+                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(self.url, echo=echo, poolclass=NullPool,
+                                                connect_args={"check_same_thread": False, "timeout": 30})
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin_immediate)
+        else:
+            self.engine = create_engine(self.url, echo=echo, pool_pre_ping=True, pool_size=10,
+                                        max_overflow=10, pool_recycle=1800)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    # Python's sqlite3 opens transactions lazily and implicitly; we take over so that BEGIN
+    # IMMEDIATE can take the write lock up front and concurrent writers queue instead of failing.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(conn):
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class UnitOfWork:
+    """One database transaction: the state change and the messages it causes commit together.
+
+    ``emit`` adds a message to the outbox in the same transaction; ``after_commit`` callbacks
+    (the relay's wake-up) run once the transaction is durable.
+    """
+
+    def __init__(self, db: Database, *, source: str, correlation_id: str | None = None,
+                 on_commit=None, registry=None):
+        from aidflow_shared.contracts import registry as default_registry
+        self.db = db
+        self.source = source
+        self.correlation_id = correlation_id
+        self.registry = registry or default_registry
+        self._on_commit = on_commit
+        self.session: Session | None = None
+        self.emitted: list = []
+        self._outbox = db.metadata.tables["outbox"]
+        self._inbox = db.metadata.tables["inbox"]
+
+    def __enter__(self) -> "UnitOfWork":
+        self.session = self.db.sessions()
+        self.session.begin()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if self.session.in_transaction():
+                self.session.rollback()
+        finally:
+            self.session.close()
+
+    def emit(self, type: str, data: dict, *, subject: str | None = None, agency: str | None = None,
+             correlation_id: str | None = None):
+        """Record a message to publish once this transaction commits."""
+        from aidflow_shared.envelope import new_event
+        message_type = self.registry.get(type)
+        envelope = new_event(type, data, source=self.source, subject=subject,
+                             correlation_id=correlation_id or self.correlation_id, registry=self.registry)
+        now = utcnow()
+        self.session.execute(insert(self._outbox).values(
+            message_id=envelope.id, exchange=message_type.exchange,
+            routing_key=message_type.routing_key(agency), type=type, body=envelope.to_json(),
+            correlation_id=envelope.correlation_id, created_at=now, next_attempt_at=now,
+        ))
+        self.emitted.append(envelope)
+        return envelope
+
+    def claim_inbox(self, consumer: str, message_id: str, type: str) -> bool:
+        """Record a message as handled by ``consumer``; False if it already was (a duplicate).
+
+        Done first in the handler's transaction: a concurrent duplicate on another instance
+        waits on the primary key and then finds the row, so only one effect ever commits.
+        """
+        values = dict(consumer=consumer, message_id=message_id, type=type, received_at=utcnow())
+        if self.db.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        result = self.session.execute(upsert(self._inbox).values(**values).on_conflict_do_nothing())
+        return result.rowcount == 1
+
+    def commit(self) -> None:
+        self.session.commit()
+        if self.emitted and self._on_commit:
+            self._on_commit()
+
+
+def outbox_stats(db: Database) -> tuple[int, float]:
+    """Unsent rows and the age in seconds of the oldest one (0 when empty)."""
+    outbox = db.metadata.tables["outbox"]
+    with db.engine.connect() as conn:
+        count, oldest = conn.execute(
+            select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None))
+        ).one()
+    if not count or oldest is None:
+        return 0, 0.0
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=timezone.utc)
+    return int(count), max(0.0, (utcnow() - oldest).total_seconds())
