@@ -1,0 +1,61 @@
+"""What review's API accepts and returns."""
+from marshmallow import fields, validate
+
+from aidflow_shared.contracts.catalogue import OUTCOMES
+from aidflow_shared.schema import BaseSchema
+
+REASON_CODES = ("not_eligible", "excluded_major_fault", "excluded_refused_cooperation", "excluded_false_statement",
+                "excluded_waived_compensation", "excluded_hardship_not_caused", "excluded_already_compensated",
+                "withdrawn", "other")
+
+
+class AwardIn(BaseSchema):
+    beneficiary_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    amount_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10**10))
+
+
+class DecisionIn(BaseSchema):
+    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOMES))
+    awards = fields.List(fields.Nested(AwardIn), load_default=list)
+    reason_code = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(REASON_CODES))
+    explanation = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=4000))
+
+
+class AwardOut(BaseSchema):
+    beneficiary_id = fields.String()
+    amount_fen = fields.Integer()
+
+
+class DecisionOut(BaseSchema):
+    decision_id = fields.String(attribute="id")
+    outcome = fields.String()
+    total_fen = fields.Integer()
+    reason_code = fields.String()
+    explanation = fields.String()
+    decided_by = fields.String()
+    decided_at = fields.DateTime(format="iso")
+    awards = fields.List(fields.Nested(AwardOut))
+
+
+class ReviewBeneficiaryOut(BaseSchema):
+    beneficiary_id = fields.String()
+    person_ref = fields.String()
+    is_minor = fields.Boolean()
+    relationship = fields.String(attribute="relationship_to_victim")
+
+
+class ReviewOut(BaseSchema):
+    review_id = fields.String(attribute="id")
+    case_id = fields.String()
+    case_number = fields.String()
+    track = fields.String()
+    status = fields.String()
+    opened_at = fields.DateTime(format="iso")
+    decided_at = fields.DateTime(format="iso")
+    beneficiaries = fields.List(fields.Nested(ReviewBeneficiaryOut))
+    decision = fields.Nested(DecisionOut, allow_none=True)
+
+
+class ReviewListOut(BaseSchema):
+    items = fields.List(fields.Nested(ReviewOut))
+    total = fields.Integer()

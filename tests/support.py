@@ -1,0 +1,105 @@
+"""Helpers for tests that run the services: build a system, call its APIs, wait for effects."""
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+
+from aidflow.embedded import System
+from aidflow_intake.identity import check_character
+from aidflow_shared.auth import mint_token
+from aidflow_shared.settings import SERVICES, Settings
+
+TEST_SECRET = "test-secret-for-aidflow-integration-tests-0123456789"
+FAST_RETRIES = dict(max_retries=3, retry_delays=(0.2, 0.4, 0.8), relay_interval=0.05)
+
+
+def settings_for(tmp_path, *, amqp_url: str = "", db_urls: dict | None = None, **overrides) -> dict[str, Settings]:
+    out = {}
+    for name in SERVICES:
+        values = dict(FAST_RETRIES, service=name, data_dir=tmp_path, amqp_url=amqp_url, jwt_secret=TEST_SECRET,
+                      log_json=False)
+        if db_urls:
+            values["database_url"] = db_urls[name]
+        values.update(overrides)
+        out[name] = Settings(**values)
+    return out
+
+
+class Running:
+    """A started system plus test clients of each service's API."""
+
+    def __init__(self, system: System):
+        self.system = system
+        self.runtimes = system.runtimes
+        self.clients = {name: rt.create_app().test_client() for name, rt in system.runtimes.items()}
+
+    def call(self, method: str, service: str, path: str, role: str, **kw):
+        token = mint_token(self.runtimes[service].settings, f"test-{role}", [role], "procuratorate",
+                           ttl=timedelta(minutes=10))
+        return self.clients[service].open(path, method=method, headers={"Authorization": f"Bearer {token}"}, **kw)
+
+    def fund(self, amount_fen: int = 10_000_000_00) -> dict:
+        fund = self.call("POST", "payout", "/api/v1/funds", "finance_officer",
+                         json={"name": "test fund", "source": "finance_bureau", "year": date.today().year}).get_json()
+        return self.call("POST", "payout", f"/api/v1/funds/{fund['fund_id']}/allocations", "finance_officer",
+                         json={"amount_fen": amount_fen}).get_json()
+
+    def refer(self, n: int = 0, **changes) -> dict:
+        response = self.call("POST", "intake", "/api/v1/referrals", "intake_clerk", json=referral(n, **changes))
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def open_review(self, case_id: str, timeout: float = 20) -> dict:
+        def find():
+            items = self.call("GET", "review", f"/api/v1/reviews?case_id={case_id}", "reviewer").get_json()["items"]
+            return items[0] if items else None
+        return wait_until(find, timeout, f"review of case {case_id}")
+
+    def approve(self, review: dict, amount_fen: int = 20_000_00):
+        awards = [{"beneficiary_id": b["beneficiary_id"], "amount_fen": amount_fen} for b in review["beneficiaries"]]
+        response = self.call("POST", "review", f"/api/v1/reviews/{review['review_id']}/decision", "reviewer",
+                             json={"outcome": "approved", "awards": awards})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def case_status(self, case_id: str) -> str:
+        return self.call("GET", "intake", f"/api/v1/cases/{case_id}", "intake_clerk").get_json()["status"]
+
+    def plans(self, case_id: str) -> list:
+        return self.call("GET", "followup", f"/api/v1/plans?case_id={case_id}", "followup_worker").get_json()["items"]
+
+    def stop(self):
+        self.system.stop()
+
+
+def start_system(settings: dict[str, Settings]) -> Running:
+    system = System(settings)
+    system.start(http=False)
+    return Running(system)
+
+
+def resident_id(n: int, birth: date = date(1980, 5, 17), region: str = "510104") -> str:
+    first17 = f"{region}{birth:%Y%m%d}{n % 1000:03d}"
+    return first17 + check_character(first17)
+
+
+def referral(n: int = 0, **changes) -> dict:
+    body = {
+        "source": "ex_officio", "stage": "prosecution_review", "criminal_case_ref": f"川检刑诉〔2026〕{n}号",
+        "urgent_medical": False, "summary": "被害人遭故意伤害致重伤，家庭因案致贫。",
+        "beneficiaries": [{"name": f"测试{n}", "id_type": "resident_id", "id_number": resident_id(n),
+                           "relationship": "victim"}],
+    }
+    body.update(changes)
+    return body
+
+
+def wait_until(predicate, timeout: float = 20.0, what: str = "condition", interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
