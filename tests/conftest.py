@@ -48,9 +48,17 @@ class Broker:
     url: str
     vhost: str
 
-    def close_connections(self) -> None:
-        """Drop every client connection to this vhost, as a broker restart or network cut would."""
+    def connections(self) -> int:
+        listing = rabbitmqctl("list_connections", "-q", "vhost").stdout.split()
+        return listing.count(self.vhost)
+
+    def close_connections(self) -> int:
+        """Drop every client connection to this vhost, as a broker restart or network cut would.
+
+        Returns how many connections there were to drop."""
+        open_now = self.connections()
         rabbitmqctl("close_all_connections", "-p", self.vhost, "test: dropping connections")
+        return open_now
 
 
 @pytest.fixture

@@ -206,8 +206,10 @@ class UnitOfWork:
             from sqlalchemy.dialects.postgresql import insert as upsert
         else:
             from sqlalchemy.dialects.sqlite import insert as upsert
-        result = self.session.execute(upsert(self._inbox).values(**values).on_conflict_do_nothing())
-        return result.rowcount == 1
+        # RETURNING, not rowcount: drivers disagree on rowcount for INSERT .. ON CONFLICT.
+        claimed = self.session.execute(upsert(self._inbox).values(**values).on_conflict_do_nothing()
+                                       .returning(self._inbox.c.message_id)).first()
+        return claimed is not None
 
     def commit(self) -> None:
         self.session.commit()

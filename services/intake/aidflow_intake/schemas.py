@@ -85,6 +85,11 @@ class CaseCreatedOut(CaseOut):
     warnings = fields.List(fields.Dict())
 
 
+class CaseSummaryOut(CaseOut):
+    class Meta:
+        exclude = ("history",)
+
+
 class CaseListOut(BaseSchema):
-    items = fields.List(fields.Nested(CaseOut(exclude=("history",))))
+    items = fields.List(fields.Nested(CaseSummaryOut))
     total = fields.Integer()

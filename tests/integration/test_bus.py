@@ -1,0 +1,188 @@
+"""The bus guarantees, on RabbitMQ and on the embedded transport, with the real review service.
+
+Every test here runs twice: once on a fresh RabbitMQ vhost, once on the embedded SQLite
+transport. The review service consumes ``intake.case.opened``: its inbox, retries and parking
+are what is checked.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from kombu import Connection
+
+from aidflow_review.orm import Review
+from aidflow_review.service import service as review_service
+from aidflow_shared.bus.transport import PARK_DETAIL, PARK_REASON, RETRIES, Outgoing
+from aidflow_shared.contracts import EVENTS
+from aidflow_shared.contracts.catalogue import CASE_OPENED
+from aidflow_shared.envelope import CONTENT_TYPE, new_event
+from aidflow_shared.runtime import ServiceRuntime
+from aidflow_shared.storage import utcnow
+from support import settings_for, wait_until
+
+
+@pytest.fixture(params=["rabbitmq", "embedded"])
+def review(request, tmp_path):
+    """A running review service on the chosen transport, and a way to read its parking queue."""
+    amqp_url = request.getfixturevalue("broker").url if request.param == "rabbitmq" else ""
+    settings = settings_for(tmp_path, amqp_url=amqp_url)["review"]
+    runtime = ServiceRuntime(review_service, settings)
+    runtime.migrate()
+    runtime.start()
+    runtime.parked = lambda: _parked(runtime)
+    yield runtime
+    runtime.stop()
+
+
+def _parked(runtime) -> list[dict]:
+    queue = runtime.topology.consumer("review").parking
+    if runtime.settings.embedded:
+        return [{"body": bytes(m["body"]), "headers": m["headers"], "content_type": m["content_type"]}
+                for m in runtime.transport.messages(queue)]
+    out = []
+    with Connection(runtime.settings.amqp_url) as conn:
+        channel = conn.default_channel
+        while (message := channel.basic_get(queue, no_ack=False)) is not None:
+            out.append({"body": message.body, "headers": dict(message.properties.get("application_headers") or {}),
+                        "content_type": message.properties.get("content_type")})
+        channel.close()  # unacked: they stay parked
+    return out
+
+
+def case_opened(n: int = 1):
+    return new_event(CASE_OPENED.type, {
+        "case_id": f"case-{n}", "case_number": f"JZ-{n}", "source": "ex_officio", "track": "standard",
+        "beneficiaries": [{"beneficiary_id": f"b-{n}", "person_ref": f"p-{n}", "is_minor": False}],
+        "opened_at": utcnow()}, source="/aidflow/intake", subject=f"case-{n}")
+
+
+def publish(runtime, envelope=None, *, body=None, content_type=CONTENT_TYPE, type=None, message_id=None):
+    runtime.transport.publish([Outgoing(
+        exchange=EVENTS, routing_key=CASE_OPENED.routing_key(),
+        body=body if body is not None else envelope.to_json(),
+        message_id=message_id or (envelope.id if envelope else "m-" + str(time.monotonic_ns())),
+        type=type or (envelope.type if envelope else CASE_OPENED.type), content_type=content_type)])
+
+
+def reviews(runtime) -> list[Review]:
+    with runtime.db.sessions() as session:
+        return session.query(Review).all()
+
+
+def consumed(runtime, outcome: str) -> float:
+    return runtime.metrics.registry.get_sample_value(
+        "aidflow_bus_consumed_total", {"service": "review", "outcome": outcome}) or 0
+
+
+def outbox_types(runtime) -> list[str]:
+    outbox = runtime.db.metadata.tables["outbox"]
+    with runtime.db.engine.connect() as conn:
+        return [row.type for row in conn.execute(outbox.select())]
+
+
+def test_same_message_twice_has_one_effect(review):
+    event = case_opened()
+    publish(review, event)
+    publish(review, event)
+    wait_until(lambda: consumed(review, "duplicate") == 1, what="the duplicate to be dropped")
+    assert [r.case_id for r in reviews(review)] == ["case-1"]
+    assert outbox_types(review) == ["org.aidflow.review.review.opened.v1"]
+
+
+def test_relay_crash_after_confirm_republishes_and_inbox_drops_duplicate(review):
+    """The relay dies after the broker confirmed but before the rows were marked sent."""
+    from aidflow_intake.cases import open_case
+    from aidflow_intake.service import service as intake_service
+    from support import referral
+
+    intake = ServiceRuntime(intake_service, review.settings.replace(
+        service="intake", database_url=review.settings.database_url.replace("review", "intake")),
+        transport=review.transport if review.settings.embedded else None)
+    intake.migrate()
+    intake.transport.declare(intake.topology)
+
+    class Crash(Exception):
+        pass
+
+    def crash(_messages):
+        raise Crash()
+
+    with intake.unit_of_work() as uow:
+        from aidflow_intake.schemas import ReferralIn
+        open_case(uow, ReferralIn().load(referral(7)), source_agency=None)
+        uow.commit()
+    intake.relay.after_confirm = crash
+    with pytest.raises(Crash):
+        intake.relay.run_once()
+    assert _unsent(intake) == 1  # published, but not marked: the crash window
+    intake.relay.after_confirm = None
+    assert intake.relay.run_once() == 1  # published again, now marked
+    assert _unsent(intake) == 0
+    wait_until(lambda: consumed(review, "duplicate") == 1, what="the republished copy to be dropped")
+    assert len(reviews(review)) == 1
+    intake.stop()
+
+
+def _unsent(runtime) -> int:
+    outbox = runtime.db.metadata.tables["outbox"]
+    with runtime.db.engine.connect() as conn:
+        return len(conn.execute(outbox.select().where(outbox.c.sent_at.is_(None))).all())
+
+
+def test_malformed_messages_are_parked_with_reasons_and_the_next_good_one_is_handled(review):
+    good = case_opened(2)
+    schema_broken = json.loads(case_opened(3).to_json())
+    schema_broken["data"]["beneficiaries"] = "nobody"
+    unknown = json.loads(case_opened(4).to_json())
+    unknown["type"] = "org.aidflow.intake.case.opened.v9"
+    publish(review, body=b"\xff not json at all")
+    publish(review, case_opened(5), content_type="text/plain")
+    publish(review, body=json.dumps(unknown), type=unknown["type"], message_id=unknown["id"])
+    publish(review, body=json.dumps(schema_broken), message_id=schema_broken["id"])
+    publish(review, good)
+    wait_until(lambda: [r.case_id for r in reviews(review)] == ["case-2"], what="the good message")
+    parked = wait_until(lambda: (p := review.parked()) and len(p) == 4 and p, what="four parked messages")
+    reasons = sorted(p["headers"][PARK_REASON] for p in parked)
+    assert reasons == ["invalid-json", "schema-violation", "unknown-type", "wrong-content-type"]
+    for p in parked:
+        assert p["headers"][PARK_DETAIL] and p["headers"]["x-aidflow-consumer"] == "aidflow.review"
+    assert consumed(review, "parked") == 4
+
+
+def test_a_failing_handler_is_retried_with_back_off_then_parked(review, monkeypatch):
+    calls = []
+
+    def broken(event, uow):
+        calls.append(time.monotonic())
+        raise RuntimeError("the eligibility rules service is on fire")
+
+    monkeypatch.setitem(review_service.handlers, CASE_OPENED.type, broken)
+    publish(review, case_opened(8))
+    parked = wait_until(lambda: review.parked(), timeout=30, what="the failing message to be parked")
+    assert len(calls) == 1 + review.settings.max_retries
+    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    for gap, delay in zip(gaps, review.settings.retry_delays):
+        assert gap >= delay * 0.9, (gaps, review.settings.retry_delays)
+    headers = parked[0]["headers"]
+    assert headers[PARK_REASON] == "handler-failed" and int(headers[RETRIES]) == review.settings.max_retries
+    assert "on fire" in headers[PARK_DETAIL]
+    assert reviews(review) == []  # nothing half-written
+
+
+def test_handler_that_succeeds_on_retry_has_one_effect(review, monkeypatch):
+    real = review_service.handlers[CASE_OPENED.type]
+    calls = []
+
+    def flaky(event, uow):
+        calls.append(1)
+        real(event, uow)
+        if len(calls) == 1:
+            raise ConnectionResetError("the first time, after the effect, before the commit")
+
+    monkeypatch.setitem(review_service.handlers, CASE_OPENED.type, flaky)
+    publish(review, case_opened(9))
+    wait_until(lambda: reviews(review), what="the retried message")
+    assert len(calls) == 2 and len(reviews(review)) == 1 and review.parked() == []
+    assert outbox_types(review) == ["org.aidflow.review.review.opened.v1"]
