@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from marshmallow import ValidationError
 
 from aidflow_shared.contracts import UnknownMessageType, registry as default_registry
+from aidflow_shared.schema import flatten_errors
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
@@ -44,6 +45,7 @@ class Envelope:
     subject: str | None = None
     correlation_id: str | None = None  # AMQP property: the message that caused this one
     user_id: str | None = None  # AMQP property: the broker-validated publishing user
+    routing_key: str | None = None  # as published (for partner commands: <agency>.<command>)
     extensions: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -91,7 +93,7 @@ def format_time(moment: datetime) -> str:
 
 
 def parse(body: bytes | str, *, content_type: str | None, message_id: str | None, type: str | None,
-          correlation_id: str | None = None, user_id: str | None = None,
+          correlation_id: str | None = None, user_id: str | None = None, routing_key: str | None = None,
           registry=default_registry) -> Envelope:
     """Turn an incoming AMQP message into a validated Envelope, or raise MessageRejected."""
     if content_type != CONTENT_TYPE:
@@ -128,29 +130,21 @@ def parse(body: bytes | str, *, content_type: str | None, message_id: str | None
         raise MessageRejected("unknown-type", "type or version not in the registry") from None
     if not isinstance(document["data"], dict):
         raise MessageRejected("schema-violation", "data must be an object")
-    try:
-        message_type.schema().load(document["data"])
-    except ValidationError as exc:
-        raise MessageRejected("schema-violation", _describe(exc.messages)) from None
+    if not message_type.answers_invalid:
+        try:
+            message_type.schema().load(document["data"])
+        except ValidationError as exc:
+            raise MessageRejected("schema-violation", describe_errors(exc.messages)) from None
     extensions = {k: v for k, v in document.items()
                   if k not in ("specversion", "id", "source", "type", "time", "datacontenttype", "data", "subject")}
     return Envelope(
         id=document["id"], source=document["source"], type=document["type"], time=moment,
         data=document["data"], subject=document.get("subject"), correlation_id=correlation_id,
-        user_id=user_id, extensions=extensions,
+        user_id=user_id, routing_key=routing_key, extensions=extensions,
     )
 
 
-def _describe(messages, prefix: str = "") -> str:
+
+def describe_errors(messages) -> str:
     """Field paths and error codes only: the values may hold personal data."""
-    parts = []
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            parts.append(_describe(value, f"{prefix}{key}."))
-    elif isinstance(messages, list):
-        codes = [m for m in messages if isinstance(m, str)]
-        nested = [m for m in messages if not isinstance(m, str)]
-        if codes:
-            parts.append(f"{prefix.rstrip('.')}: {'/'.join(codes)}")
-        parts.extend(_describe(m, prefix) for m in nested)
-    return "; ".join(p for p in parts if p)[:500]
+    return "; ".join(f"{path}: {'/'.join(map(str, codes))}" for path, codes in flatten_errors(messages).items())[:500]

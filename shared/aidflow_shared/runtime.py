@@ -135,7 +135,8 @@ class ServiceRuntime:
         type_label = "unknown"
         try:
             envelope = parse(delivery.body, content_type=delivery.content_type, message_id=delivery.message_id,
-                             type=delivery.type, correlation_id=delivery.correlation_id, user_id=delivery.publisher)
+                             type=delivery.type, correlation_id=delivery.correlation_id, user_id=delivery.publisher,
+                             routing_key=delivery.original_routing_key)
             type_label = envelope.type
             handler = self.service.handlers.get(envelope.type)
             if handler is None:

@@ -75,6 +75,13 @@ class Delivery(abc.ABC):
         return None
 
     @property
+    def original_routing_key(self) -> str:
+        """The key it was published with, also after a trip through a retry queue."""
+        if self.came_from_retry:
+            return self.headers.get(ORIGINAL_ROUTING_KEY, self.routing_key)
+        return self.routing_key
+
+    @property
     def came_from_retry(self) -> bool:
         return self.exchange == ""
 

@@ -37,6 +37,9 @@ class MessageType:
     producer: str  # the service (or "partner") that publishes it
     consumers: tuple[str, ...] = ()
     deprecated: bool = False
+    # A command whose sender must get an answer naming each bad field: its payload is validated
+    # by the handler, which replies, instead of being parked by the envelope check.
+    answers_invalid: bool = False
 
     @property
     def short(self) -> str:
@@ -71,14 +74,16 @@ class Registry:
     types: dict[str, MessageType] = field(default_factory=dict)
 
     def register(self, type: str, schema: type[Schema], *, exchange: str, summary: str,
-                 producer: str, consumers: tuple[str, ...] = (), deprecated: bool = False) -> MessageType:
+                 producer: str, consumers: tuple[str, ...] = (), deprecated: bool = False,
+                 answers_invalid: bool = False) -> MessageType:
         if not _TYPE_RE.match(type):
             raise ValueError(f"{type!r} is not org.aidflow.<name>.v<N>")
         if exchange not in EXCHANGES:
             raise ValueError(f"unknown exchange {exchange!r}")
         if type in self.types:
             raise ValueError(f"{type} registered twice")
-        message_type = MessageType(type, schema, exchange, summary, producer, tuple(consumers), deprecated)
+        message_type = MessageType(type, schema, exchange, summary, producer, tuple(consumers), deprecated,
+                                   answers_invalid)
         self.types[type] = message_type
         return message_type
 
