@@ -4,10 +4,12 @@
 - ``api``: the HTTP API under gunicorn (plus the outbox relay, so API writes go out at once).
 - ``worker``: bus consumers and the outbox relay, with /healthz, /readyz and /metrics.
 - ``serve``: both in one process, for a small deployment or a laptop.
+- ``parked``: list the messages this service parked, with their reasons; replay them once fixed.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import threading
@@ -31,6 +33,11 @@ def service_main(service, argv=None) -> int:
     worker.add_argument("--port", type=int, help="health/metrics port (default: the API port + 1000)")
     serve = sub.add_parser("serve", help="API, consumers and relay in one process")
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema at start")
+    parked = sub.add_parser("parked", help="list parked messages, or replay them to the service")
+    replay = parked.add_mutually_exclusive_group()
+    replay.add_argument("--replay", nargs="+", metavar="MESSAGE_ID", help="send these back to the service")
+    replay.add_argument("--replay-all", action="store_true", help="send every parked message back")
+    parked.add_argument("--json", action="store_true", help="one JSON object per message")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env(service.name)
@@ -40,6 +47,8 @@ def service_main(service, argv=None) -> int:
         runtime.migrate()
         log.info("database schema is current", extra={"service": service.name})
         return 0
+    if args.command == "parked":
+        return _parked(_runtime(service, settings), args)
     if args.command == "api":
         return _gunicorn(service, settings, args.workers, args.threads)
     if args.command == "worker":
@@ -52,6 +61,25 @@ def service_main(service, argv=None) -> int:
         runtime.migrate()
     runtime.start()
     return _serve_until_signal([(runtime.create_app(), settings.http_host, settings.http_port)], [runtime])
+
+
+def _parked(runtime, args) -> int:
+    queue = runtime.topology.consumer(runtime.name)
+    runtime.declare()
+    if args.replay or args.replay_all:
+        moved = runtime.transport.replay(queue.parking, queue.name, None if args.replay_all else set(args.replay))
+        print(f"replayed {moved} message(s) from {queue.parking} to {queue.name}")
+        return 0
+    messages = runtime.transport.parked(queue.parking)
+    for m in messages:
+        # Bodies stay out of the listing: a partner's command may carry personal data.
+        row = {"message_id": m.message_id, "type": m.type, "reason": m.reason, "parked_at": m.parked_at,
+               "retries": m.retries, "bytes": len(m.body), "detail": m.detail}
+        print(json.dumps(row, ensure_ascii=False) if args.json else
+              f"{m.parked_at or '-':<25} {m.reason:<22} {m.type or '-':<45} {m.message_id or '-'}  {m.detail}")
+    if not args.json:
+        print(f"{len(messages)} parked in {queue.parking}")
+    return 0
 
 
 def _runtime(service, settings):

@@ -10,11 +10,10 @@ import json
 import time
 
 import pytest
-from kombu import Connection
 
 from aidflow_review.orm import Review
 from aidflow_review.service import service as review_service
-from aidflow_shared.bus.transport import PARK_DETAIL, PARK_REASON, RETRIES, Outgoing
+from aidflow_shared.bus.transport import Outgoing
 from aidflow_shared.contracts import EVENTS
 from aidflow_shared.contracts.catalogue import CASE_OPENED
 from aidflow_shared.envelope import CONTENT_TYPE, new_event
@@ -36,19 +35,8 @@ def review(request, tmp_path):
     runtime.stop()
 
 
-def _parked(runtime) -> list[dict]:
-    queue = runtime.topology.consumer("review").parking
-    if runtime.settings.embedded:
-        return [{"body": bytes(m["body"]), "headers": m["headers"], "content_type": m["content_type"]}
-                for m in runtime.transport.messages(queue)]
-    out = []
-    with Connection(runtime.settings.amqp_url) as conn:
-        channel = conn.default_channel
-        while (message := channel.basic_get(queue, no_ack=False)) is not None:
-            out.append({"body": message.body, "headers": dict(message.properties.get("application_headers") or {}),
-                        "content_type": message.properties.get("content_type")})
-        channel.close()  # unacked: they stay parked
-    return out
+def _parked(runtime) -> list:
+    return runtime.transport.parked(runtime.topology.consumer("review").parking)
 
 
 def case_opened(n: int = 1):
@@ -144,10 +132,9 @@ def test_malformed_messages_are_parked_with_reasons_and_the_next_good_one_is_han
     publish(review, good)
     wait_until(lambda: [r.case_id for r in reviews(review)] == ["case-2"], what="the good message")
     parked = wait_until(lambda: (p := review.parked()) and len(p) == 4 and p, what="four parked messages")
-    reasons = sorted(p["headers"][PARK_REASON] for p in parked)
+    reasons = sorted(p.reason for p in parked)
     assert reasons == ["invalid-json", "schema-violation", "unknown-type", "wrong-content-type"]
-    for p in parked:
-        assert p["headers"][PARK_DETAIL] and p["headers"]["x-aidflow-consumer"] == "aidflow.review"
+    assert all(p.detail and p.parked_at for p in parked)
     assert consumed(review, "parked") == 4
 
 
@@ -165,10 +152,16 @@ def test_a_failing_handler_is_retried_with_back_off_then_parked(review, monkeypa
     gaps = [b - a for a, b in zip(calls, calls[1:])]
     for gap, delay in zip(gaps, review.settings.retry_delays):
         assert gap >= delay * 0.9, (gaps, review.settings.retry_delays)
-    headers = parked[0]["headers"]
-    assert headers[PARK_REASON] == "handler-failed" and int(headers[RETRIES]) == review.settings.max_retries
-    assert "on fire" in headers[PARK_DETAIL]
+    assert parked[0].reason == "handler-failed" and parked[0].retries == review.settings.max_retries
+    assert "on fire" in parked[0].detail
     assert reviews(review) == []  # nothing half-written
+
+    # Fixed, an operator replays it: it is handled once, and the parking queue is empty.
+    monkeypatch.undo()
+    queue = review.topology.consumer("review")
+    assert review.transport.replay(queue.parking, queue.name) == 1
+    wait_until(lambda: reviews(review), what="the replayed message")
+    assert review.parked() == [] and len(reviews(review)) == 1
 
 
 def test_handler_that_succeeds_on_retry_has_one_effect(review, monkeypatch):
@@ -186,3 +179,31 @@ def test_handler_that_succeeds_on_retry_has_one_effect(review, monkeypatch):
     wait_until(lambda: reviews(review), what="the retried message")
     assert len(calls) == 2 and len(reviews(review)) == 1 and review.parked() == []
     assert outbox_types(review) == ["org.aidflow.review.review.opened.v1"]
+
+
+def test_a_message_that_keeps_crashing_its_consumer_is_parked_by_the_broker(broker, tmp_path):
+    """A consumer that dies holding a message (no ack, no nack) gets it again, up to the delivery limit."""
+    from aidflow_shared.bus.amqp import AmqpTransport
+    from aidflow_shared.bus.topology import build_topology
+
+    topology = build_topology(retry_delays=(0.2,), delivery_limit=2)
+    transport = AmqpTransport(broker.url)
+    transport.declare(topology)
+    queue = topology.consumer("review")
+    event = case_opened(11)
+    transport.publish([Outgoing(exchange=EVENTS, routing_key=CASE_OPENED.routing_key(), body=event.to_json(),
+                                message_id=event.id, type=event.type)])
+    from kombu import Connection
+    deliveries = 0
+    for _ in range(5):
+        with Connection(broker.url) as conn:
+            channel = conn.channel()
+            message = channel.basic_get(queue.name, no_ack=False)
+            if message is None:
+                break
+            deliveries += 1
+            channel.connection.collect()  # the consumer "crashes": its connection goes, unacked
+    assert deliveries == 1 + topology.delivery_limit
+    parked = wait_until(lambda: transport.parked(queue.parking), what="the broker to dead-letter it")
+    assert parked[0].message_id == event.id and parked[0].reason == "delivery_limit"
+    transport.close()

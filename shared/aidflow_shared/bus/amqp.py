@@ -18,8 +18,8 @@ import amqp
 from kombu import Connection
 
 from aidflow_shared.bus.topology import Topology
-from aidflow_shared.bus.transport import (LAST_ERROR, RETRIES, Delivery, Handler, Outgoing, Transport,
-                                          TransportError, park_headers)
+from aidflow_shared.bus.transport import (LAST_ERROR, RETRIES, Delivery, Handler, Outgoing, Parked, Transport,
+                                          TransportError, park_headers, replay_headers)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,38 @@ class AmqpTransport(Transport):
                 pass
         except CONNECTION_ERRORS as exc:
             raise TransportError(str(exc)) from exc
+
+    def parked(self, queue: str) -> list[Parked]:
+        out = []
+        with self._connect() as conn:
+            channel = conn.channel()
+            # Fetched unacknowledged and handed back when the channel closes: a look, not a take.
+            while (message := channel.basic_get(queue, no_ack=False)) is not None:
+                props = message.properties
+                out.append(Parked.from_headers(props.get("message_id"), props.get("type"),
+                                               dict(props.get("application_headers") or {}), _body(message)))
+            channel.close()
+        return out
+
+    def replay(self, parking: str, target: str, message_ids: set[str] | None = None) -> int:
+        moved = 0
+        with self._connect() as conn:
+            channel = conn.channel()
+            mover = _ConfirmingChannel(conn, self.confirm_timeout, own_connection=False)
+            while (message := channel.basic_get(parking, no_ack=False)) is not None:
+                props = message.properties
+                if message_ids is not None and props.get("message_id") not in message_ids:
+                    continue  # stays: handed back when the channel closes
+                copy = Outgoing(exchange="", routing_key=target, body=_body(message),
+                                message_id=props.get("message_id") or "", type=props.get("type") or "",
+                                content_type=props.get("content_type") or "", correlation_id=props.get("correlation_id"),
+                                headers=replay_headers(dict(props.get("application_headers") or {})))
+                if mover.publish([copy]):
+                    raise TransportError(f"queue {target} does not exist")
+                channel.basic_ack(message.delivery_info["delivery_tag"])
+                moved += 1
+            channel.close()
+        return moved
 
     def close(self) -> None:
         with self._publish_lock:
@@ -232,8 +264,7 @@ class _AmqpDelivery(Delivery):
     def __init__(self, message: amqp.Message, channel, mover: _ConfirmingChannel, consumer):
         props = message.properties
         info = message.delivery_info
-        body = message.body
-        self.body = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        self.body = _body(message)
         self.exchange = info.get("exchange", "")
         self.routing_key = info.get("routing_key", "")
         self.content_type = props.get("content_type")
@@ -264,3 +295,8 @@ class _AmqpDelivery(Delivery):
 
     def park(self, reason: str, detail: str, consumer: str) -> None:
         self._move(self._consumer.parking, self.moved_headers(**park_headers(reason, detail, consumer)))
+
+
+def _body(message: amqp.Message) -> bytes:
+    body = message.body
+    return body.encode("utf-8") if isinstance(body, str) else bytes(body)

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from aidflow_shared.bus.topology import Topology, topic_matches
-from aidflow_shared.bus.transport import LAST_ERROR, RETRIES, Delivery, Handler, Outgoing, Transport, park_headers
+from aidflow_shared.bus.transport import (LAST_ERROR, RETRIES, Delivery, Handler, Outgoing, Parked, Transport,
+                                          park_headers, replay_headers)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bus_queue (
@@ -181,6 +182,23 @@ class EmbeddedTransport(Transport):
     def messages(self, queue: str) -> list[dict]:
         rows = self._conn().execute("SELECT * FROM bus_message WHERE queue = ? ORDER BY id", (queue,)).fetchall()
         return [dict(row, headers=json.loads(row["headers"])) for row in rows]
+
+    def parked(self, queue: str) -> list[Parked]:
+        return [Parked.from_headers(m["message_id"], m["type"], m["headers"], bytes(m["body"]))
+                for m in self.messages(queue)]
+
+    def replay(self, parking: str, target: str, message_ids: set[str] | None = None) -> int:
+        moved = 0
+        with self._transaction() as db:
+            for row in db.execute("SELECT id, message_id, headers FROM bus_message WHERE queue = ? ORDER BY id",
+                                  (parking,)).fetchall():
+                if message_ids is None or row["message_id"] in message_ids:
+                    db.execute("UPDATE bus_message SET queue = ?, headers = ?, delivery_count = 0, visible_at = ?,"
+                               " leased_until = NULL WHERE id = ?",
+                               (target, json.dumps(replay_headers(json.loads(row["headers"]))), time.time(), row["id"]))
+                    moved += 1
+        self._notify()
+        return moved
 
     def depth(self, queue: str) -> int:
         return self._conn().execute("SELECT count(*) FROM bus_message WHERE queue = ?", (queue,)).fetchone()[0]

@@ -114,6 +114,35 @@ def park_headers(reason: str, detail: str, consumer: str) -> dict:
 Handler = Callable[[Delivery], None]
 
 
+@dataclass
+class Parked:
+    """A message in a parking queue, as an operator sees it."""
+
+    message_id: str | None
+    type: str | None
+    reason: str
+    detail: str
+    parked_at: str | None
+    retries: int
+    body: bytes
+
+    @classmethod
+    def from_headers(cls, message_id, type, headers: dict, body: bytes) -> "Parked":
+        death = (headers.get("x-death") or [{}])[0]
+        return cls(message_id=message_id, type=type,
+                   # The broker's own dead-lettering (delivery limit) carries x-death, not our headers.
+                   reason=headers.get(PARK_REASON) or str(death.get("reason", "dead-lettered")),
+                   detail=str(headers.get(PARK_DETAIL, "")), parked_at=headers.get(PARKED_AT),
+                   retries=int(headers.get(RETRIES, 0) or 0), body=body)
+
+
+def replay_headers(headers: dict) -> dict:
+    """A parked message going back to its consumer: a fresh start, its origin kept."""
+    dropped = {PARK_REASON, PARK_DETAIL, PARKED_AT, PARKED_BY, RETRIES, LAST_ERROR, "x-death",
+               "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason", "x-delivery-count"}
+    return {k: v for k, v in headers.items() if k not in dropped}
+
+
 class Transport(abc.ABC):
     @abc.abstractmethod
     def declare(self, topology) -> None: ...
@@ -132,6 +161,14 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def ping(self) -> None: ...
+
+    @abc.abstractmethod
+    def parked(self, queue: str) -> list[Parked]:
+        """The messages in parking queue ``queue``, left where they are."""
+
+    @abc.abstractmethod
+    def replay(self, parking: str, target: str, message_ids: set[str] | None = None) -> int:
+        """Move parked messages (all, or those with the given ids) back to queue ``target``."""
 
     def close(self) -> None:
         pass
