@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import signal
 import threading
 
@@ -62,8 +63,12 @@ class System:
 
 
 def run(environ=None) -> int:
+    environ = dict(os.environ if environ is None else environ)
+    # A person at a terminal reads plain lines; JSON stays the default for services in production.
+    environ.setdefault("AIDFLOW_LOG_JSON", "false")
     settings = {name: Settings.from_env(name, environ) for name in SERVICES}
     configure_logging(settings["intake"])
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     system = System(settings)
     system.start()
     mode = "embedded (SQLite, no servers)" if system.transport else "RabbitMQ + databases from the environment"

@@ -22,7 +22,7 @@ def _config(db, script_location: str) -> Config:
 
 def upgrade(db, script_location: str, revision: str = "head") -> None:
     config = _config(db, script_location)
-    with db.engine.begin() as connection:
+    with db.writer.begin() as connection:
         if db.dialect == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                {"key": zlib.crc32(script_location.encode())})
@@ -32,7 +32,7 @@ def upgrade(db, script_location: str, revision: str = "head") -> None:
 
 def downgrade(db, script_location: str, revision: str) -> None:
     config = _config(db, script_location)
-    with db.engine.begin() as connection:
+    with db.writer.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
 

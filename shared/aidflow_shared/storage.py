@@ -13,8 +13,9 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import (JSON, BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
-                        create_engine, event, func, insert, select, text)
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, String,
+                        Table, Text, TypeDecorator, UniqueConstraint, create_engine, event, func, insert, select,
+                        text)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -36,39 +37,28 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-class UTCDateTime(DateTime):
-    """Timezone-aware datetimes on both backends (SQLite keeps no offset, so we restore UTC)."""
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware datetimes, stored as UTC on both backends.
 
+    SQLite keeps no offset: values go in converted to UTC and come back marked UTC. A naive
+    datetime is refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
     cache_ok = True
 
-    def __init__(self):
-        super().__init__(timezone=True)
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored; use timezone-aware UTC")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def bind_processor(self, dialect):
-        parent = super().bind_processor(dialect)
-
-        def process(value):
-            if value is not None:
-                if value.tzinfo is None:
-                    raise ValueError("naive datetime stored; use timezone-aware UTC")
-                value = value.astimezone(timezone.utc)
-                if dialect.name == "sqlite":
-                    value = value.replace(tzinfo=None)
-            return parent(value) if parent else value
-
-        return process
-
-    def result_processor(self, dialect, coltype):
-        parent = super().result_processor(dialect, coltype)
-
-        def process(value):
-            if parent:
-                value = parent(value)
-            if value is not None and value.tzinfo is None:
-                value = value.replace(tzinfo=timezone.utc)
-            return value
-
-        return process
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
 
 
 def new_metadata() -> MetaData:
@@ -92,6 +82,7 @@ def new_metadata() -> MetaData:
     )
     Index("ix_outbox_unsent", metadata.tables["outbox"].c.id,
           postgresql_where=text("sent_at IS NULL"), sqlite_where=text("sent_at IS NULL"))
+    _deadline_tables(metadata)
     Table(
         "inbox", metadata,
         Column("consumer", String(64), primary_key=True),
@@ -100,6 +91,46 @@ def new_metadata() -> MetaData:
         Column("received_at", UTCDateTime(), nullable=False),
     )
     return metadata
+
+
+def _deadline_tables(metadata: MetaData) -> None:
+    """Deadline clocks (see ``aidflow_shared.deadlines``): every service that times work has them."""
+    clock = Table(
+        "deadline_clock", metadata,
+        Column("id", String(36), primary_key=True),
+        Column("stage", String(16), nullable=False),
+        Column("subject_id", String(64), nullable=False),
+        Column("case_id", String(36)),
+        Column("track", String(16), nullable=False),
+        Column("unit", String(16), nullable=False),  # working | calendar
+        Column("allowance", Integer, nullable=False),
+        Column("extension", Integer, nullable=False, server_default="0"),  # working days paused
+        Column("started_at", UTCDateTime(), nullable=False),
+        Column("due_at", UTCDateTime(), nullable=False),
+        Column("warning_at", UTCDateTime(), nullable=False),
+        Column("critical_at", UTCDateTime(), nullable=False),
+        Column("provisional", Boolean, nullable=False),
+        Column("calendar", String(32), nullable=False),
+        Column("status", String(16), nullable=False),  # running | paused | stopped
+        Column("paused_at", UTCDateTime()),
+        Column("stopped_at", UTCDateTime()),
+        Column("outcome", String(8)),  # met | missed
+        Column("working_days_used", Integer),
+        Column("breached_at", UTCDateTime()),
+        UniqueConstraint("stage", "subject_id"),
+    )
+    Index("ix_deadline_clock_open", clock.c.status, clock.c.due_at)
+    Index("ix_deadline_clock_case", clock.c.case_id)
+    Table(
+        "deadline_change", metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("clock_id", String(36), ForeignKey("deadline_clock.id"), nullable=False, index=True),
+        Column("kind", String(16), nullable=False),  # started | paused | resumed | stopped | recomputed | breached
+        Column("at", UTCDateTime(), nullable=False),
+        Column("due_at", UTCDateTime()),
+        Column("provisional", Boolean),
+        Column("reason", String(255)),
+    )
 
 
 class Database:
@@ -117,11 +148,15 @@ class Database:
             self.engine: Engine = create_engine(self.url, echo=echo, poolclass=NullPool,
                                                 connect_args={"check_same_thread": False, "timeout": 30})
             event.listen(self.engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine, "begin", _sqlite_begin_immediate)
+            event.listen(self.engine, "begin", _sqlite_begin)
         else:
             self.engine = create_engine(self.url, echo=echo, pool_pre_ping=True, pool_size=10,
                                         max_overflow=10, pool_recycle=1800)
+        # Reads share the database; a transaction that writes says so up front, so that on SQLite
+        # it takes the write lock at BEGIN and concurrent writers queue instead of failing.
+        self.writer = self.engine.execution_options(aidflow_writes=True)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.write_sessions = sessionmaker(self.writer, expire_on_commit=False)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -132,8 +167,8 @@ class Database:
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
-    # Python's sqlite3 opens transactions lazily and implicitly; we take over so that BEGIN
-    # IMMEDIATE can take the write lock up front and concurrent writers queue instead of failing.
+    # Python's sqlite3 opens transactions lazily and implicitly; we take over the BEGIN (see
+    # _sqlite_begin) so that writing transactions can take the write lock up front.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -143,8 +178,8 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn):
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(conn):
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("aidflow_writes") else "BEGIN")
 
 
 class UnitOfWork:
@@ -164,11 +199,12 @@ class UnitOfWork:
         self._on_commit = on_commit
         self.session: Session | None = None
         self.emitted: list = []
+        self._after_commit: list = []
         self._outbox = db.metadata.tables["outbox"]
         self._inbox = db.metadata.tables["inbox"]
 
     def __enter__(self) -> "UnitOfWork":
-        self.session = self.db.sessions()
+        self.session = self.db.write_sessions()
         self.session.begin()
         return self
 
@@ -211,10 +247,16 @@ class UnitOfWork:
                                        .returning(self._inbox.c.message_id)).first()
         return claimed is not None
 
+    def after_commit(self, callback) -> None:
+        """Run ``callback`` once this transaction has committed (never if it rolls back)."""
+        self._after_commit.append(callback)
+
     def commit(self) -> None:
         self.session.commit()
         if self.emitted and self._on_commit:
             self._on_commit()
+        for callback in self._after_commit:
+            callback()
 
 
 def outbox_stats(db: Database) -> tuple[int, float]:

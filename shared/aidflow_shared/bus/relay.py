@@ -43,7 +43,7 @@ class OutboxRelay:
         """Publish one batch; returns how many rows it settled (sent)."""
         outbox = self.outbox
         now = utcnow()
-        with self.db.sessions.begin() as session:
+        with self.db.write_sessions.begin() as session:
             query = (select(outbox).where(outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= now)
                      .order_by(outbox.c.id).limit(self.batch_size))
             if self.db.dialect == "postgresql":

@@ -1,0 +1,313 @@
+"""Deadline clocks: the legal and policy deadlines of every stage, and their metrics.
+
+A clock starts when work is accepted (a transfer received, a case accepted, a payout approved, a
+hand-off sent, a visit due), may pause while the case waits for the applicant (the waiting does
+not count: the working days paused are added to the allowance), and stops when the work is
+done, as ``met`` or ``missed``. While it runs, its band is ``ok``, ``warning`` (its last
+``warning_days``), ``critical`` (its last ``critical_days``) or ``breached`` (past due). A breach
+is recorded and announced once, by whichever instance gets there first, in the same
+transaction as its event.
+
+Deadlines are computed by the working-day calendar and remember the calendar's fingerprint:
+when the calendar changes (a newly announced year, a local adjustment), ``recompute`` moves every
+open deadline and records each change.
+
+The metrics are the fixed ones of the design card: ``aidflow_deadline_met_total`` and
+``aidflow_deadline_missed_total`` {stage, track}, ``aidflow_deadline_open`` {stage, band} and
+``aidflow_stage_working_days`` {stage, track}; plus ``aidflow_deadline_provisional`` {stage}
+and ``aidflow_deadline_paused`` {stage}.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time as clock_time, timedelta, timezone
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import case, func, insert, literal_column, select, update
+
+from aidflow_shared.calendar import BEIJING, Deadline, WorkingCalendar
+from aidflow_shared.policy import Policy
+from aidflow_shared.storage import Database, UnitOfWork, utcnow
+
+log = logging.getLogger(__name__)
+
+STAGES = ("transfer", "review", "payout", "handoff", "visit")
+TRACKS = ("standard", "urgent_medical")
+BANDS = ("ok", "warning", "critical", "breached")
+WORKING_DAY_BUCKETS = (0, 1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 60)
+
+
+class ClockError(Exception):
+    """A clock operation that does not fit the clock's state (e.g. resuming a running clock)."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What a clock's allowance comes to from a given start."""
+
+    due_at: datetime
+    warning_at: datetime
+    critical_at: datetime
+    provisional: bool
+    calendar: str
+
+
+class DeadlineClocks:
+    """The clocks of one service, over its database, calendar and policy."""
+
+    def __init__(self, service: str, db: Database, calendar: WorkingCalendar, policy: Policy,
+                 registry: CollectorRegistry, *, breach_type: str | None = None):
+        self.service = service
+        self.db = db
+        self.calendar = calendar
+        self.policy = policy
+        self.breach_type = breach_type
+        self.table = db.metadata.tables["deadline_clock"]
+        self.changes = db.metadata.tables["deadline_change"]
+        self.met = Counter("aidflow_deadline_met_total", "Clocks stopped in time.", ["stage", "track"],
+                           registry=registry)
+        self.missed = Counter("aidflow_deadline_missed_total", "Clocks stopped after their deadline.",
+                              ["stage", "track"], registry=registry)
+        self.used = Histogram("aidflow_stage_working_days", "Working days a stage took (pauses excluded).",
+                              ["stage", "track"], buckets=WORKING_DAY_BUCKETS, registry=registry)
+        registry.register(_OpenClocks(self))
+
+    # -- computing ------------------------------------------------------------------------------
+
+    def schedule(self, started_at: datetime, days: int, unit: str) -> Schedule:
+        due = self._end_after(started_at, days, unit)
+        warning = self._end_after(started_at, days - self.policy.warning_days, unit)
+        critical = self._end_after(started_at, days - self.policy.critical_days, unit)
+        return Schedule(due.due_at, warning.due_at if warning else started_at,
+                        critical.due_at if critical else started_at, due.provisional, due.calendar)
+
+    def _end_after(self, started_at: datetime, days: int, unit: str):
+        if days < 1:
+            return None
+        if unit == "working":
+            return self.calendar.deadline(started_at, days)
+        last = started_at.astimezone(BEIJING).date() + timedelta(days=days)
+        due_at = datetime.combine(last + timedelta(days=1), clock_time(0), BEIJING).astimezone(timezone.utc)
+        return Deadline(due_at, last, False, self.calendar.fingerprint)
+
+    def band(self, clock, now: datetime | None = None) -> str:
+        now = now or utcnow()
+        if clock.status == "paused":
+            return "paused"
+        if now >= clock.due_at:
+            return "breached"
+        if now >= clock.critical_at:
+            return "critical"
+        if now >= clock.warning_at:
+            return "warning"
+        return "ok"
+
+    # -- the clock's life -----------------------------------------------------------------------
+
+    def start(self, uow: UnitOfWork, *, stage: str, subject_id: str, started_at: datetime,
+              track: str = "standard", case_id: str | None = None, days: int | None = None) -> dict:
+        """Start the clock of ``stage`` for ``subject_id``; starting it again is a no-op."""
+        if stage not in STAGES or track not in TRACKS:
+            raise ClockError(f"unknown stage or track: {stage}/{track}")
+        existing = self.get(uow, stage, subject_id)
+        if existing is not None:
+            return existing
+        allowance, unit = self.policy.allowance(stage, track)
+        allowance = days or allowance
+        plan = self.schedule(started_at, allowance, unit)
+        values = dict(id=str(uuid.uuid4()), stage=stage, subject_id=subject_id, case_id=case_id, track=track,
+                      unit=unit, allowance=allowance, extension=0, started_at=started_at, due_at=plan.due_at,
+                      warning_at=plan.warning_at, critical_at=plan.critical_at, provisional=plan.provisional,
+                      calendar=plan.calendar, status="running")
+        uow.session.execute(insert(self.table).values(**values))
+        self._record(uow, values["id"], "started", started_at, plan.due_at, plan.provisional)
+        return values
+
+    def get(self, uow_or_session, stage: str, subject_id: str):
+        session = getattr(uow_or_session, "session", uow_or_session)
+        query = select(self.table).where(self.table.c.stage == stage, self.table.c.subject_id == subject_id)
+        if self.db.dialect == "postgresql":
+            query = query.with_for_update()
+        row = session.execute(query).mappings().first()
+        return dict(row) if row else None
+
+    def pause(self, uow: UnitOfWork, stage: str, subject_id: str, at: datetime, reason: str) -> dict:
+        clock = self._require(uow, stage, subject_id)
+        if clock["status"] != "running":
+            raise ClockError(f"the {stage} clock is {clock['status']}, not running")
+        uow.session.execute(update(self.table).where(self.table.c.id == clock["id"])
+                            .values(status="paused", paused_at=at))
+        self._record(uow, clock["id"], "paused", at, clock["due_at"], clock["provisional"], reason)
+        return dict(clock, status="paused", paused_at=at)
+
+    def resume(self, uow: UnitOfWork, stage: str, subject_id: str, at: datetime) -> dict:
+        clock = self._require(uow, stage, subject_id)
+        if clock["status"] != "paused":
+            raise ClockError(f"the {stage} clock is {clock['status']}, not paused")
+        extension = clock["extension"] + self._days_between(clock["paused_at"], at, clock["unit"])
+        plan = self.schedule(clock["started_at"], clock["allowance"] + extension, clock["unit"])
+        values = dict(status="running", paused_at=None, extension=extension, due_at=plan.due_at,
+                      warning_at=plan.warning_at, critical_at=plan.critical_at, provisional=plan.provisional,
+                      calendar=plan.calendar)
+        uow.session.execute(update(self.table).where(self.table.c.id == clock["id"]).values(**values))
+        self._record(uow, clock["id"], "resumed", at, plan.due_at, plan.provisional)
+        return dict(clock, **values)
+
+    def stop(self, uow: UnitOfWork, stage: str, subject_id: str, at: datetime) -> str | None:
+        """Stop the clock; ``met`` or ``missed`` (None if it was already stopped)."""
+        clock = self._require(uow, stage, subject_id)
+        if clock["status"] == "stopped":
+            return None
+        if clock["status"] == "paused":  # decided while waiting: the wait until now does not count
+            clock = self.resume(uow, stage, subject_id, at)
+        outcome = "met" if at < clock["due_at"] else "missed"
+        used = max(0, self._days_between(clock["started_at"], at, "working") - clock["extension"])
+        uow.session.execute(update(self.table).where(self.table.c.id == clock["id"]).values(
+            status="stopped", stopped_at=at, outcome=outcome, working_days_used=used))
+        self._record(uow, clock["id"], "stopped", at, clock["due_at"], clock["provisional"], outcome)
+        counter = self.met if outcome == "met" else self.missed
+        labels = (clock["stage"], clock["track"])
+        uow.after_commit(lambda: (counter.labels(*labels).inc(), self.used.labels(*labels).observe(used)))
+        return outcome
+
+    def _require(self, uow, stage, subject_id) -> dict:
+        clock = self.get(uow, stage, subject_id)
+        if clock is None:
+            raise ClockError(f"no {stage} clock for {subject_id}")
+        return clock
+
+    def _days_between(self, start: datetime, end: datetime, unit: str) -> int:
+        if end <= start:
+            return 0
+        if unit == "working":
+            return self.calendar.working_days_between(start, end)
+        return (end.astimezone(BEIJING).date() - start.astimezone(BEIJING).date()).days
+
+    def _record(self, uow, clock_id, kind, at, due_at, provisional, reason=None):
+        uow.session.execute(insert(self.changes).values(clock_id=clock_id, kind=kind, at=at, due_at=due_at,
+                                                        provisional=provisional, reason=reason))
+
+    # -- breaches and recomputation -------------------------------------------------------------
+
+    def scan(self, unit_of_work, now: datetime | None = None, limit: int = 500) -> int:
+        """Announce every running clock past due that has not been announced; returns how many.
+
+        Each breach is claimed with a conditional update in its own transaction, together with
+        its event: two instances scanning at once announce it once between them.
+        """
+        now = now or utcnow()
+        t = self.table
+        with self.db.engine.connect() as conn:
+            due = conn.execute(select(t.c.id).where(t.c.status == "running", t.c.due_at <= now,
+                                                    t.c.breached_at.is_(None)).limit(limit)).scalars().all()
+        announced = 0
+        for clock_id in due:
+            with unit_of_work() as uow:
+                claimed = uow.session.execute(
+                    update(t).where(t.c.id == clock_id, t.c.breached_at.is_(None), t.c.status == "running")
+                    .values(breached_at=now).returning(*t.c)).mappings().first()
+                if claimed is None:
+                    continue  # another instance, or the clock stopped meanwhile
+                self._record(uow, clock_id, "breached", now, claimed["due_at"], claimed["provisional"])
+                if self.breach_type:
+                    uow.emit(self.breach_type, {
+                        "clock_id": clock_id, "stage": claimed["stage"], "track": claimed["track"],
+                        "subject_id": claimed["subject_id"], "case_id": claimed["case_id"],
+                        "started_at": claimed["started_at"], "due_at": claimed["due_at"],
+                        "breached_at": now, "provisional": claimed["provisional"]}, subject=claimed["case_id"])
+                uow.commit()
+                announced += 1
+        return announced
+
+    def recompute(self, unit_of_work, batch: int = 1000) -> int:
+        """Move every open deadline computed by another calendar; returns how many changed."""
+        t = self.table
+        changed = 0
+        while True:
+            with unit_of_work() as uow:
+                rows = uow.session.execute(select(t).where(t.c.status != "stopped", t.c.calendar != self.calendar.fingerprint)
+                                           .limit(batch)).mappings().all()
+                if not rows:
+                    return changed
+                now = utcnow()
+                for clock in rows:
+                    plan = self.schedule(clock["started_at"], clock["allowance"] + clock["extension"], clock["unit"])
+                    uow.session.execute(update(t).where(t.c.id == clock["id"]).values(
+                        due_at=plan.due_at, warning_at=plan.warning_at, critical_at=plan.critical_at,
+                        provisional=plan.provisional, calendar=plan.calendar))
+                    if plan.due_at != clock["due_at"] or plan.provisional != clock["provisional"]:
+                        self._record(uow, clock["id"], "recomputed", now, plan.due_at, plan.provisional,
+                                     f"calendar {clock['calendar']} -> {plan.calendar}")
+                        changed += 1
+                uow.commit()
+
+    def run_scanner(self, unit_of_work, stop: threading.Event, interval: float) -> None:
+        """Scan for breaches every ``interval`` seconds until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                self.scan(unit_of_work)
+            except Exception:  # the database is away: the next round tries again
+                log.warning("deadline scan failed; will retry", exc_info=True)
+            stop.wait(interval)
+
+
+class _OpenClocks:
+    """Open clocks by stage and band, provisional and paused ones, read from the database at scrape."""
+
+    def __init__(self, clocks: DeadlineClocks):
+        self.clocks = clocks
+        self._cache: tuple[float, list] = (0.0, [])
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        at, rows = self._cache
+        if time.monotonic() - at > 5.0:
+            try:
+                rows = self._query()
+            except Exception:  # database away: readiness says so; keep the last figures
+                pass
+            self._cache = (time.monotonic(), rows)
+        open_ = GaugeMetricFamily("aidflow_deadline_open", "Open deadline clocks by band.", labels=["stage", "band"])
+        provisional = GaugeMetricFamily("aidflow_deadline_provisional",
+                                        "Open clocks whose deadline counts days of a year with no official "
+                                        "holiday schedule yet.", labels=["stage"])
+        paused = GaugeMetricFamily("aidflow_deadline_paused", "Clocks paused while the case waits for the applicant.",
+                                   labels=["stage"])
+        counts = {(stage, band): 0 for stage in STAGES for band in BANDS}
+        provisional_counts = {stage: 0 for stage in STAGES}
+        paused_counts = {stage: 0 for stage in STAGES}
+        for stage, band, is_provisional, n in rows:
+            if band == "paused":
+                paused_counts[stage] = paused_counts.get(stage, 0) + n
+                continue
+            counts[(stage, band)] = counts.get((stage, band), 0) + n
+            if is_provisional:
+                provisional_counts[stage] = provisional_counts.get(stage, 0) + n
+        for (stage, band), n in counts.items():
+            open_.add_metric([stage, band], n)
+        for stage, n in provisional_counts.items():
+            provisional.add_metric([stage], n)
+        for stage, n in paused_counts.items():
+            paused.add_metric([stage], n)
+        yield open_
+        yield provisional
+        yield paused
+
+    def _query(self):
+        t = self.clocks.table
+        now = utcnow()
+        band = case((t.c.status == "paused", literal_column("'paused'")), (t.c.due_at <= now, literal_column("'breached'")),
+                    (t.c.critical_at <= now, literal_column("'critical'")),
+                    (t.c.warning_at <= now, literal_column("'warning'")), else_=literal_column("'ok'")).label("band")
+        open_clocks = select(t.c.stage, band, t.c.provisional).where(t.c.status != "stopped").subquery()
+        query = (select(open_clocks.c.stage, open_clocks.c.band, open_clocks.c.provisional, func.count())
+                 .group_by(open_clocks.c.stage, open_clocks.c.band, open_clocks.c.provisional))
+        with self.clocks.db.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]
