@@ -18,6 +18,11 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# The machine running the suite may be busy: judge generated inputs on their results, not their speed.
+settings.register_profile("aidflow", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("aidflow")
 
 AMQP_BASE = os.environ.get("AIDFLOW_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PG_ADMIN = os.environ.get("AIDFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

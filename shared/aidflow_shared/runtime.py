@@ -15,12 +15,15 @@ import time
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from aidflow_shared.bus.embedded import EmbeddedTransport
+from aidflow_shared.calendar import WorkingCalendar
+from aidflow_shared.deadlines import DeadlineClocks
 from aidflow_shared.bus.relay import OutboxRelay
 from aidflow_shared.bus.topology import build_topology
 from aidflow_shared.bus.transport import Delivery, Transport, TransportError
 from aidflow_shared.envelope import MessageRejected, parse
 from aidflow_shared.metrics import BusMetrics
 from aidflow_shared.migrations import upgrade
+from aidflow_shared.policy import load_policy
 from aidflow_shared.service import Service
 from aidflow_shared.settings import Settings
 from aidflow_shared.storage import Database, UnitOfWork, outbox_stats
@@ -57,6 +60,10 @@ class ServiceRuntime:
                                        delivery_limit=settings.delivery_limit)
         self.relay = OutboxRelay(self.db, transport, self.metrics, batch_size=settings.relay_batch,
                                  interval=settings.relay_interval)
+        self.calendar = WorkingCalendar.load(settings.calendar_overrides or None)
+        self.policy = load_policy(settings.policy_environ)
+        self.clocks = DeadlineClocks(service.name, self.db, self.calendar, self.policy, self.metrics.registry,
+                                     breach_type=service.breach_type)
         self.queue = f"aidflow.{service.name}"
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -102,9 +109,16 @@ class ServiceRuntime:
                 delay = min(delay * 2, 15.0)
 
     def start(self, *, consume: bool = True, relay: bool = True) -> None:
+        """Start the background work. ``consume`` marks a worker: it also keeps the deadlines."""
         self.declare()
         if relay:
             self._spawn("relay", self.relay.run, self._stop)
+        if consume:
+            moved = self.clocks.recompute(self.unit_of_work)
+            if moved:
+                log.warning("deadlines recomputed for a changed calendar", extra={"clocks": moved})
+            self._spawn("deadlines", self.clocks.run_scanner, self.unit_of_work, self._stop,
+                        self.settings.deadline_scan_interval)
         if consume and self.service.handlers:
             self._spawn("consumer", self.transport.consume, self.queue, self.handle,
                         stop=self._stop, prefetch=self.settings.prefetch)
@@ -121,6 +135,7 @@ class ServiceRuntime:
             thread.join(timeout)
         self._threads.clear()
         self.transport.close()
+        self.db.dispose()
 
     @property
     def running(self) -> bool:

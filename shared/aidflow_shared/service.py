@@ -28,13 +28,14 @@ Handler = Callable[[Envelope, UnitOfWork], None]
 
 class Service:
     def __init__(self, name: str, *, metadata: MetaData, migrations: str, title: str,
-                 emits: list[MessageType] = (), version: str = "1.0.0"):
+                 emits: list[MessageType] = (), version: str = "1.0.0", breach: MessageType | None = None):
         self.name = name
         self.metadata = metadata
         self.migrations = migrations  # "package:folder" of the Alembic scripts
         self.title = title
         self.version = version
-        self.emits = tuple(emits)
+        self.emits = tuple(emits) + ((breach,) if breach else ())
+        self.breach_type = breach.type if breach else None  # announced when one of its deadlines passes
         self.handlers: dict[str, Handler] = {}
         self._api: Callable | None = None
 

@@ -41,6 +41,11 @@ class Settings:
     relay_interval: float = 0.5
     log_level: str = "INFO"
     log_json: bool = True
+    # Deadlines: the calendar override file, the policy profile variables (AIDFLOW_POLICY,
+    # AIDFLOW_POLICY_FILE, AIDFLOW_POLICY_<NAME>) and how often workers look for breaches.
+    calendar_overrides: str = ""
+    policy_environ: Mapping[str, str] = field(default_factory=dict)
+    deadline_scan_interval: float = 30.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -99,6 +104,9 @@ class Settings:
             relay_interval=float(pick("RELAY_INTERVAL") or 0.5),
             log_level=(pick("LOG_LEVEL") or "INFO").upper(),
             log_json=_bool(pick("LOG_JSON") or "true"),
+            calendar_overrides=pick("CALENDAR_OVERRIDES") or "",
+            policy_environ={k: v for k, v in source.items() if k.startswith("AIDFLOW_POLICY")},
+            deadline_scan_interval=float(pick("DEADLINE_SCAN_INTERVAL") or 30.0),
             extra={k: v for k, v in source.items() if k.startswith(prefix)},
         )
         return cls(**values)
