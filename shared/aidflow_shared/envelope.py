@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from marshmallow import ValidationError
+from marshmallow import EXCLUDE, ValidationError
 
 from aidflow_shared.contracts import UnknownMessageType, registry as default_registry
 from aidflow_shared.schema import flatten_errors
@@ -132,7 +132,9 @@ def parse(body: bytes | str, *, content_type: str | None, message_id: str | None
         raise MessageRejected("schema-violation", "data must be an object")
     if not message_type.answers_invalid:
         try:
-            message_type.schema().load(document["data"])
+            # A tolerant reader: a field added to a published version (an additive, compatible
+            # change) must not park messages at consumers deployed before it.
+            message_type.schema(unknown=EXCLUDE).load(document["data"])
         except ValidationError as exc:
             raise MessageRejected("schema-violation", describe_errors(exc.messages)) from None
     extensions = {k: v for k, v in document.items()

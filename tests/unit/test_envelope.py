@@ -77,3 +77,11 @@ def _edit(body, **changes):
     document = json.loads(body)
     document.update(changes)
     return json.dumps(document).encode()
+
+
+def test_a_field_added_to_a_published_version_does_not_park_older_readers():
+    event, body = good()
+    document = json.loads(body)
+    document["data"]["new_optional_fact"] = "added later"
+    parsed = parse(json.dumps(document).encode(), content_type=CONTENT_TYPE, message_id=event.id, type=event.type)
+    assert parsed.data["plan_id"] == "p1"
