@@ -45,6 +45,21 @@ def test_migrations_create_the_models_tables_and_go_back_down(database_url, name
     db.dispose()
 
 
+@pytest.mark.parametrize("name", SERVICES)
+def test_migrations_and_models_agree(database_url, name):
+    """The schema the migrations build is the one the code maps: no drift either way."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    svc = service(name)
+    db = Database(database_url, svc.metadata)
+    upgrade(db, svc.migrations)
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, svc.metadata) == []
+    db.dispose()
+
+
 def test_outbox_rows_commit_with_the_transaction_or_not_at_all(followup_db):
     with UnitOfWork(followup_db, source="/aidflow/followup") as uow:
         uow.emit(PLAN_OPENED.type, PLAN, subject="c1")
