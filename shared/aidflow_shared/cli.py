@@ -124,6 +124,12 @@ def _gunicorn(service, settings, workers: int, threads: int) -> int:
             self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
             self.cfg.set("accesslog", None)
             self.cfg.set("graceful_timeout", 20)
+            # One control socket per user by default: several APIs on one host would fight over it.
+            self.cfg.set("control_socket_disable", True)
+            # gunicorn's own lines go through our handlers (JSON, PII masked) like everything else.
+            self.cfg.set("logconfig_dict", {"version": 1, "disable_existing_loggers": False, "root": {},
+                                            "loggers": {"gunicorn.error": {"propagate": True},
+                                                        "gunicorn.access": {"propagate": True}}})
 
         def load(self):
             # Runs in each worker after the fork: connections and threads are the worker's own.

@@ -77,6 +77,10 @@ def configure_logging(settings: Settings) -> None:
         previous.close()
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    # Libraries that set their own level would otherwise log every probe and scrape at INFO.
+    for name in ("werkzeug", "gunicorn.error", "gunicorn.access"):
+        logging.getLogger(name).setLevel(settings.log_level)
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(logging.WARNING, root.level))
 
 
 def _json_formatter(settings: Settings) -> logging.Formatter:
