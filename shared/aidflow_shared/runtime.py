@@ -67,6 +67,8 @@ class ServiceRuntime:
         self.queue = f"aidflow.{service.name}"
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        for wire in service.setups:
+            wire(self)
 
     # -- wiring ---------------------------------------------------------------------------------
 
@@ -119,6 +121,9 @@ class ServiceRuntime:
                 log.warning("deadlines recomputed for a changed calendar", extra={"clocks": moved})
             self._spawn("deadlines", self.clocks.run_scanner, self.unit_of_work, self._stop,
                         self.settings.deadline_scan_interval)
+        if consume:
+            for name, task in self.service.tasks.items():
+                self._spawn(name, task, self, self._stop)
         if consume and self.service.handlers:
             self._spawn("consumer", self.transport.consume, self.queue, self.handle,
                         stop=self._stop, prefetch=self.settings.prefetch)

@@ -37,6 +37,8 @@ class Service:
         self.emits = tuple(emits) + ((breach,) if breach else ())
         self.breach_type = breach.type if breach else None  # announced when one of its deadlines passes
         self.handlers: dict[str, Handler] = {}
+        self.setups: list[Callable] = []
+        self.tasks: dict[str, Callable] = {}
         self._api: Callable | None = None
 
     def handles(self, message_type: MessageType):
@@ -45,6 +47,22 @@ class Service:
                 raise ValueError(f"{self.name} handles {message_type.type} twice")
             self.handlers[message_type.type] = handler
             return handler
+        return register
+
+    def setup(self, wire: Callable):
+        """Register ``wire(runtime)``, run once per runtime as it is built: what handlers and views
+        share (adapters, service metrics) is made here, not at import time."""
+        self.setups.append(wire)
+        return wire
+
+    def background(self, name: str):
+        """Register ``task(runtime, stop)``, run in its own thread by every worker (the runtimes that
+        consume) until ``stop`` is set: periodic work that no message starts."""
+        def register(task: Callable) -> Callable:
+            if name in self.tasks:
+                raise ValueError(f"{self.name} has two background tasks named {name}")
+            self.tasks[name] = task
+            return task
         return register
 
     def api(self, factory: Callable):

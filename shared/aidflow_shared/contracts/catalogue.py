@@ -8,8 +8,8 @@ old one, never an edit of it.
 from aidflow_shared.contracts.common import OUTCOMES, SOURCES, TRACKS
 from aidflow_shared.contracts.followup import PLAN_OPENED
 from aidflow_shared.contracts.intake import CASE_OPENED
-from aidflow_shared.contracts.payout import PAYOUT_DISBURSED
+from aidflow_shared.contracts.payout import FUND_REQUESTED, PAYOUT_DISBURSED
 from aidflow_shared.contracts.review import DECISION_RECORDED, REVIEW_OPENED
 
-__all__ = ["CASE_OPENED", "REVIEW_OPENED", "DECISION_RECORDED", "PAYOUT_DISBURSED", "PLAN_OPENED",
+__all__ = ["CASE_OPENED", "REVIEW_OPENED", "DECISION_RECORDED", "PAYOUT_DISBURSED", "FUND_REQUESTED", "PLAN_OPENED",
            "OUTCOMES", "SOURCES", "TRACKS"]
