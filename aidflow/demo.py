@@ -2,9 +2,10 @@
 
 The feeder plays three roles over the public HTTP APIs, with tokens it mints from the same
 secret the services use: an intake clerk submitting referrals (ex officio from every stage of
-criminal work, transfers from the poverty-alleviation bureau, applications), a reviewer
-deciding them, and a finance officer making sure the year's fund holds money. It prints each
-case's progress as intake learns it from the other services' events.
+criminal work, transfers from the poverty-alleviation bureau, written and oral applications)
+with their documents and accepting them (受理), a reviewer deciding them, and a finance officer
+making sure the year's fund holds money. It prints each case's progress as intake learns it
+from the other services' events.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from datetime import date, timedelta
 
 import requests
 
+from aidflow_intake.checklist import evaluate, referral_facts
 from aidflow_intake.identity import check_character
 from aidflow_shared.auth import mint_token
 from aidflow_shared.settings import SERVICES, Settings
@@ -31,7 +33,7 @@ SUMMARIES = (
     "被害人遭诈骗损失全部积蓄，案件尚未侦破，家庭生活困难。",
     "证人因作证遭受打击报复，身体受伤，生活困难。",
 )
-PROGRESS_WORDS = {"open": "opened", "under_review": "under review", "approved": "approved", "rejected": "rejected",
+PROGRESS_WORDS = {"registered": "registered", "accepted": "accepted", "under_review": "under review", "approved": "approved", "rejected": "rejected",
                   "paid": "paid", "in_followup": "follow-up plan open"}
 
 
@@ -44,9 +46,12 @@ def person(rng: random.Random, relationship: str, *, minor: bool = False) -> dic
     today = date.today()
     age = rng.randrange(3, 17) if minor else rng.randrange(19, 80)
     birth = today - timedelta(days=age * 365 + rng.randrange(300))
+    markers = [m for m, share in (("registered_poor_household", 0.3), ("impoverished_by_case", 0.4))
+               if rng.random() < share]
     return {"name": rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, rng.choice((1, 2)))),
             "id_type": "resident_id", "id_number": resident_id(rng, birth),
-            "phone": f"1{rng.choice('3578')}{rng.randrange(10**9):09d}", "relationship": relationship}
+            "phone": f"1{rng.choice('3578')}{rng.randrange(10**9):09d}", "relationship": relationship,
+            "poverty_markers": markers}
 
 
 def referral(rng: random.Random, n: int) -> dict:
@@ -58,10 +63,18 @@ def referral(rng: random.Random, n: int) -> dict:
         body["stage"] = rng.choice(STAGES)
     if kind == "partner_transfer":
         body["source_agency"] = "poverty-bureau"
+        body["partner_reference"] = f"扶移〔{year}〕{n + 1}号"
+    if kind == "application":
+        body["application"] = {"applicant": "self", "form": rng.choice(("written", "oral"))}
     if rng.random() < 0.2:  # a deceased victim: the close relatives apply jointly, as one case
+        body.update(victim_deceased=True, eligibility_situation="death_or_incapacity")
         body["beneficiaries"] = [person(rng, "spouse"), person(rng, "child", minor=True), person(rng, "parent")]
     else:
         body["beneficiaries"] = [person(rng, "victim", minor=rng.random() < 0.15)]
+    # The paperwork arrives with the referral, so the clerk accepts the case (受理) at once.
+    body["documents"] = [{"kind": item.any_of[0], "beneficiary": item.position}
+                         for item in evaluate(referral_facts(body), []).items]
+    body["accept"] = True
     return body
 
 

@@ -7,6 +7,7 @@ makes concurrent instances take turns instead of racing.
 from __future__ import annotations
 
 import zlib
+from contextlib import contextmanager
 
 from alembic import command, context
 from alembic.config import Config
@@ -22,7 +23,7 @@ def _config(db, script_location: str) -> Config:
 
 def upgrade(db, script_location: str, revision: str = "head") -> None:
     config = _config(db, script_location)
-    with db.writer.begin() as connection:
+    with _migrating(db) as connection:
         if db.dialect == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                {"key": zlib.crc32(script_location.encode())})
@@ -32,9 +33,31 @@ def upgrade(db, script_location: str, revision: str = "head") -> None:
 
 def downgrade(db, script_location: str, revision: str) -> None:
     config = _config(db, script_location)
-    with db.writer.begin() as connection:
+    with _migrating(db) as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
+
+
+@contextmanager
+def _migrating(db):
+    """One transaction for the whole migration.
+
+    Altering a table on SQLite means rebuilding it, which the foreign keys of other tables to it
+    refuse. SQLite ignores the pragma that turns them off inside a transaction, so it is set
+    before BEGIN, and every foreign key is checked before the migration commits.
+    """
+    with db.writer.connect() as connection:
+        sqlite = db.dialect == "sqlite"
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                yield connection
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise RuntimeError("the migration left rows whose foreign keys point nowhere")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 def run_env(metadata: MetaData) -> None:

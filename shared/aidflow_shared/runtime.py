@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from aidflow_shared.bus.embedded import EmbeddedTransport
 from aidflow_shared.calendar import WorkingCalendar
@@ -29,6 +29,7 @@ from aidflow_shared.settings import Settings
 from aidflow_shared.storage import Database, UnitOfWork, outbox_stats
 
 log = logging.getLogger(__name__)
+CONFLICT_RETRIES = 3  # immediate re-runs of a handler whose insert met a concurrent one
 
 
 def make_transport(settings: Settings, *, on_connection_change=None, name: str = "aidflow") -> Transport:
@@ -76,7 +77,9 @@ class ServiceRuntime:
         upgrade(self.db, self.service.migrations)
 
     def unit_of_work(self, correlation_id: str | None = None) -> UnitOfWork:
-        return UnitOfWork(self.db, source=self.source, correlation_id=correlation_id, on_commit=self.relay.notify)
+        uow = UnitOfWork(self.db, source=self.source, correlation_id=correlation_id, on_commit=self.relay.notify)
+        uow.clocks = self.clocks
+        return uow
 
     def readiness(self) -> dict:
         return {"database": self.db.ping, "broker": self.transport.ping}
@@ -178,6 +181,7 @@ class ServiceRuntime:
 
     def _handle_in_transaction(self, handler, envelope) -> bool:
         delay = 0.5
+        conflicts = 0
         while True:
             try:
                 with self.unit_of_work(correlation_id=envelope.id) as uow:
@@ -186,6 +190,12 @@ class ServiceRuntime:
                     handler(envelope, uow)
                     uow.commit()
                     return True
+            except IntegrityError:
+                # Another instance inserted the same row a moment ago (two events of one case
+                # handled side by side): run the handler again at once, it now finds that row.
+                conflicts += 1
+                if conflicts > CONFLICT_RETRIES:
+                    raise
             except (OperationalError, InterfaceError) as exc:
                 # The database is away (restart, failover): wait for it rather than spend retries.
                 log.warning("database unavailable; holding the message",

@@ -200,6 +200,7 @@ class UnitOfWork:
         self.session: Session | None = None
         self.emitted: list = []
         self._after_commit: list = []
+        self.clocks = None  # the service's DeadlineClocks, set by the runtime
         self._outbox = db.metadata.tables["outbox"]
         self._inbox = db.metadata.tables["inbox"]
 

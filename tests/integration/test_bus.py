@@ -1,8 +1,8 @@
 """The bus guarantees, on RabbitMQ and on the embedded transport, with the real review service.
 
 Every test here runs twice: once on a fresh RabbitMQ vhost, once on the embedded SQLite
-transport. The review service consumes ``intake.case.opened``: its inbox, retries and parking
-are what is checked.
+transport. The review service consumes ``intake.case.opened`` and ``intake.case.accepted``: its
+inbox, retries and parking are what is checked.
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from aidflow_review.orm import Review
 from aidflow_review.service import service as review_service
 from aidflow_shared.bus.transport import Outgoing
 from aidflow_shared.contracts import EVENTS
-from aidflow_shared.contracts.catalogue import CASE_OPENED
+from aidflow_shared.contracts import registry
+from aidflow_shared.contracts.catalogue import CASE_ACCEPTED, CASE_OPENED
 from aidflow_shared.envelope import CONTENT_TYPE, new_event
 from aidflow_shared.runtime import ServiceRuntime
 from aidflow_shared.storage import utcnow
@@ -46,9 +47,22 @@ def case_opened(n: int = 1):
         "opened_at": utcnow()}, source="/aidflow/intake", subject=f"case-{n}")
 
 
+def case_accepted(n: int = 1):
+    """The case's acceptance (受理): what opens its review and emits ``review.opened``."""
+    now = utcnow()
+    return new_event(CASE_ACCEPTED.type, {
+        "case_id": f"case-{n}", "case_number": f"JZ-{n}", "source": "ex_officio", "track": "standard",
+        "victim_deceased": False, "documents_complete": True, "received_at": now, "accepted_at": now,
+        "migrated": False,
+        "beneficiaries": [{"beneficiary_id": f"b-{n}", "person_ref": f"p-{n}", "is_minor": False,
+                           "relationship": "victim", "poverty_markers": [], "urgent_medical_need": False}]},
+        source="/aidflow/intake", subject=f"case-{n}")
+
+
 def publish(runtime, envelope=None, *, body=None, content_type=CONTENT_TYPE, type=None, message_id=None):
+    routed = registry.get(envelope.type) if envelope else CASE_OPENED
     runtime.transport.publish([Outgoing(
-        exchange=EVENTS, routing_key=CASE_OPENED.routing_key(),
+        exchange=EVENTS, routing_key=routed.routing_key(),
         body=body if body is not None else envelope.to_json(),
         message_id=message_id or (envelope.id if envelope else "m-" + str(time.monotonic_ns())),
         type=type or (envelope.type if envelope else CASE_OPENED.type), content_type=content_type)])
@@ -75,7 +89,22 @@ def test_same_message_twice_has_one_effect(review):
     publish(review, event)
     publish(review, event)
     wait_until(lambda: consumed(review, "duplicate") == 1, what="the duplicate to be dropped")
-    assert [r.case_id for r in reviews(review)] == ["case-1"]
+    assert [(r.case_id, r.status) for r in reviews(review)] == [("case-1", "awaiting_acceptance")]
+    assert outbox_types(review) == []  # registered, not accepted: no review clock yet
+    accepted = case_accepted()
+    publish(review, accepted)
+    publish(review, accepted)
+    wait_until(lambda: consumed(review, "duplicate") == 2, what="the second duplicate to be dropped")
+    assert [(r.case_id, r.status) for r in reviews(review)] == [("case-1", "open")]
+    assert outbox_types(review) == ["org.aidflow.review.review.opened.v1"]
+
+
+def test_an_acceptance_before_its_registration_opens_the_review_once(review):
+    publish(review, case_accepted(12))
+    wait_until(lambda: [r.status for r in reviews(review)] == ["open"], what="the review from the acceptance")
+    publish(review, case_opened(12))
+    wait_until(lambda: consumed(review, "handled") == 2, what="the late registration")
+    assert [(r.case_id, r.status) for r in reviews(review)] == [("case-12", "open")]
     assert outbox_types(review) == ["org.aidflow.review.review.opened.v1"]
 
 
@@ -165,7 +194,7 @@ def test_a_failing_handler_is_retried_with_back_off_then_parked(review, monkeypa
 
 
 def test_handler_that_succeeds_on_retry_has_one_effect(review, monkeypatch):
-    real = review_service.handlers[CASE_OPENED.type]
+    real = review_service.handlers[CASE_ACCEPTED.type]
     calls = []
 
     def flaky(event, uow):
@@ -174,8 +203,8 @@ def test_handler_that_succeeds_on_retry_has_one_effect(review, monkeypatch):
         if len(calls) == 1:
             raise ConnectionResetError("the first time, after the effect, before the commit")
 
-    monkeypatch.setitem(review_service.handlers, CASE_OPENED.type, flaky)
-    publish(review, case_opened(9))
+    monkeypatch.setitem(review_service.handlers, CASE_ACCEPTED.type, flaky)
+    publish(review, case_accepted(9))
     wait_until(lambda: reviews(review), what="the retried message")
     assert len(calls) == 2 and len(reviews(review)) == 1 and review.parked() == []
     assert outbox_types(review) == ["org.aidflow.review.review.opened.v1"]
@@ -207,3 +236,22 @@ def test_a_message_that_keeps_crashing_its_consumer_is_parked_by_the_broker(brok
     parked = wait_until(lambda: transport.parked(queue.parking), what="the broker to dead-letter it")
     assert parked[0].message_id == event.id and parked[0].reason == "delivery_limit"
     transport.close()
+
+
+def test_a_concurrent_insert_conflict_is_run_again_at_once_not_retried_later(review, monkeypatch):
+    """Two instances inserting the same row: the loser re-runs its handler and finds the row."""
+    from sqlalchemy.exc import IntegrityError
+
+    real = review_service.handlers[CASE_OPENED.type]
+    calls = []
+
+    def racing(event, uow):
+        calls.append(1)
+        if len(calls) == 1:
+            raise IntegrityError("INSERT INTO review", {}, Exception("duplicate key value"))
+        real(event, uow)
+
+    monkeypatch.setitem(review_service.handlers, CASE_OPENED.type, racing)
+    publish(review, case_opened(12))
+    wait_until(lambda: reviews(review), what="the re-run handler")
+    assert len(calls) == 2 and consumed(review, "retried") == 0 and review.parked() == []

@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from aidflow_intake.settings import PII_KEY_VARIABLE
 from aidflow_shared.auth import mint_token
 from aidflow_shared.settings import SERVICES, Settings
-from support import TEST_SECRET, referral, wait_until
+from support import TEST_PII_KEY, TEST_SECRET, referral, wait_until
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -114,6 +115,7 @@ class Api:
 def test_one_process_per_role_and_service_on_rabbitmq_and_postgresql(tmp_path, broker, pg_database):
     env = base_env(tmp_path)
     env["AMQP_URL"] = broker.url
+    env[PII_KEY_VARIABLE] = TEST_PII_KEY  # a deployment on PostgreSQL must bring the key for personal data
     for name in SERVICES:
         env[f"AIDFLOW_{name.upper()}_DATABASE_URL"] = pg_database(name)
     api = Api(env)
@@ -137,8 +139,8 @@ def test_one_process_per_role_and_service_on_rabbitmq_and_postgresql(tmp_path, b
         api.call("POST", "payout", f"/api/v1/funds/{fund['fund_id']}/allocations", "finance_officer",
                  json={"amount_fen": 100_000_00})
         case = api.call("POST", "intake", "/api/v1/referrals", "intake_clerk", json=referral(1))
-        review = wait_until(lambda: api.call("GET", "review", f"/api/v1/reviews?case_id={case['case_id']}",
-                                             "reviewer")["items"], 60, "the review")[0]
+        review = wait_until(lambda: api.call("GET", "review", f"/api/v1/reviews?case_id={case['case_id']}&status=open",
+                                             "reviewer")["items"], 60, "the review, open once accepted")[0]
         api.call("POST", "review", f"/api/v1/reviews/{review['review_id']}/decision", "reviewer", json={
             "outcome": "approved",
             "awards": [{"beneficiary_id": b["beneficiary_id"], "amount_fen": 9_000_00} for b in review["beneficiaries"]]})

@@ -14,7 +14,7 @@ from support import referral, settings_for, start_system, wait_until
 def run_one_case(system, n: int = 1) -> str:
     system.fund()
     case = system.refer(n)
-    assert case["status"] == "open" and case["case_number"].startswith("JZ")
+    assert case["status"] == "accepted" and case["case_number"].startswith("JZ")
     review = system.open_review(case["case_id"])
     assert review["track"] == "standard" and len(review["beneficiaries"]) == 1
     system.approve(review, amount_fen=18_000_00)
@@ -24,7 +24,8 @@ def run_one_case(system, n: int = 1) -> str:
     payouts = system.call("GET", "payout", f"/api/v1/payouts?case_id={case['case_id']}", "finance_officer").get_json()
     assert [(p["status"], p["amount_fen"]) for p in payouts["items"]] == [("disbursed", 18_000_00)]
     history = system.call("GET", "intake", f"/api/v1/cases/{case['case_id']}", "intake_clerk").get_json()["history"]
-    assert {h["status"] for h in history} >= {"open", "under_review", "approved", "paid", "in_followup"}
+    assert {h["status"] for h in history} >= {"registered", "accepted", "under_review", "approved", "paid",
+                                              "in_followup"}
     return case["case_id"]
 
 
@@ -116,7 +117,7 @@ def test_same_person_same_criminal_case_never_gets_a_second_open_case(tmp_path):
     try:
         first = system.refer(6)
         again = system.call("POST", "intake", "/api/v1/referrals", "intake_clerk",
-                            json=referral(6, source="application", stage=None))
+                            json=referral(6, source="application", stage=None, application={"form": "written"}))
         assert again.status_code == 409
         assert again.get_json()["error"]["fields"]["beneficiaries.0"][0]["code"] == "duplicate_case"
         other_case = system.refer(6, criminal_case_ref="川检刑诉〔2026〕999号")

@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from datetime import date
 
-ID_TYPES = ("resident_id", "passport", "hk_macao_permit", "taiwan_permit", "foreign_permanent_resident", "other")
-
 PROVINCE_CODES = frozenset({
     "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
     "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
@@ -24,6 +22,8 @@ MAJORITY_AGE = 18
 
 
 class InvalidIdNumber(ValueError):
+    """``code`` says what is wrong: format, region, birth date or check character."""
+
     def __init__(self, code: str):
         super().__init__(code)
         self.code = code

@@ -1,17 +1,33 @@
 """Intake: referrals from every source become cases; intake keeps each case's progress.
 
-Handles: review.opened, decision.recorded, payout.disbursed, plan.opened (case progress).
-Emits:   intake.case.opened.
+Handles: partner.referral.submit (a partner agency's transfer, on aidflow.inbound);
+         followup.rereferral.requested (a family back in hardship: a new case, linked);
+         review.opened, decision.recorded, payout.disbursed, plan.opened, followup.case.closed,
+         followup.case.reopened (case progress).
+Emits:   intake.case.opened (registered), intake.case.accepted (受理, review starts);
+         intake.referral.accepted / intake.referral.rejected (answers to the agency, on aidflow.partners);
+         intake.rereferral.answered (to follow-up).
 """
-from aidflow_intake.api import cases_blueprint
+from aidflow_intake import messages  # noqa: F401 - registers intake's error texts
+from aidflow_intake.api import cases_blueprint, leads_blueprint, partners_blueprint
 from aidflow_intake.cases import record_progress
 from aidflow_intake.orm import Base
-from aidflow_shared.contracts.catalogue import (CASE_OPENED, DECISION_RECORDED, PAYOUT_DISBURSED, PLAN_OPENED,
+from aidflow_intake.rereferrals import handle_rereferral
+from aidflow_intake.transfers import handle_submission
+from aidflow_shared.contracts.catalogue import (CASE_ACCEPTED, CASE_OPENED, DECISION_RECORDED, PAYOUT_DISBURSED,
+                                                PLAN_OPENED, REFERRAL_ACCEPTED, REFERRAL_REJECTED, REFERRAL_SUBMIT,
                                                 REVIEW_OPENED)
+from aidflow_shared.contracts.followup import CASE_CLOSED, CASE_REOPENED, REREFERRAL_ANSWERED, REREFERRAL_REQUESTED
 from aidflow_shared.service import Service
 
 service = Service("intake", metadata=Base.metadata, migrations="aidflow_intake:migrations",
-                  title="aidflow intake", emits=[CASE_OPENED])
+                  title="aidflow intake",
+                  emits=[CASE_OPENED, CASE_ACCEPTED, REFERRAL_ACCEPTED, REFERRAL_REJECTED, REREFERRAL_ANSWERED])
+
+
+@service.handles(REFERRAL_SUBMIT)
+def referral_submitted(event, uow):
+    handle_submission(uow, event)
 
 
 @service.handles(REVIEW_OPENED)
@@ -35,6 +51,21 @@ def plan_opened(event, uow):
     record_progress(uow, event.data["case_id"], "in_followup", event.type)
 
 
+@service.handles(CASE_CLOSED)
+def case_closed(event, uow):
+    record_progress(uow, event.data["case_id"], "closed", event.type, note=event.data.get("reason"))
+
+
+@service.handles(CASE_REOPENED)
+def case_reopened(event, uow):
+    record_progress(uow, event.data["case_id"], "reopened", event.type, note=event.data.get("reason"))
+
+
+@service.handles(REREFERRAL_REQUESTED)
+def rereferral_requested(event, uow):
+    handle_rereferral(uow, event)
+
+
 @service.api
 def blueprints(runtime):
-    return [cases_blueprint(runtime)]
+    return [cases_blueprint(runtime), leads_blueprint(runtime), partners_blueprint(runtime)]

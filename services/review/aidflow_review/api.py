@@ -29,7 +29,11 @@ def reviews_blueprint(runtime) -> Blueprint:
     @require(*READERS)
     @doc(response=ReviewListOut, tags=["reviews"])
     def list_reviews():
-        """List reviews, oldest first; filter by ``status`` (open, decided) and ``case_id``."""
+        """List reviews, oldest first; filter by ``status`` and ``case_id``.
+
+        A review is ``awaiting_acceptance`` until its case is accepted (受理), then ``open`` until
+        ``decided``; only an open review takes a decision.
+        """
         limit, offset = page()
         query = select(Review)
         for name in ("status", "case_id"):

@@ -1,11 +1,21 @@
-"""Opening a review for a new case and recording its decision."""
+"""A review for each case: registered, opened on the case's acceptance, then decided."""
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from aidflow_review.orm import Award, Decision, Review, ReviewBeneficiary
 from aidflow_shared.contracts.catalogue import DECISION_RECORDED, REVIEW_OPENED
+from aidflow_shared.i18n import register_messages
 from aidflow_shared.storage import UnitOfWork, new_id, utcnow
+
+register_messages({
+    "review_not_open": {"zh": "案件尚未受理，不能作出救助决定。",
+                        "en": "The case is not accepted yet; no decision can be recorded."},
+    "already_decided": {"zh": "该案件已作出决定。", "en": "This review is already decided."},
+    "unknown_beneficiary": {"zh": "救助对象不属于本案。", "en": "No such beneficiary in this case."},
+    "duplicate": {"zh": "重复的条目。", "en": "Duplicate entry."},
+    "must_be_empty": {"zh": "此项此时应为空。", "en": "This field must be empty here."},
+})
 
 
 class DecisionRefused(Exception):
@@ -18,23 +28,53 @@ class DecisionRefused(Exception):
         self.status = status
 
 
-def open_review(uow: UnitOfWork, case: dict) -> Review | None:
-    if uow.session.scalars(select(Review).where(Review.case_id == case["case_id"])).first():
-        return None  # already open: the same case announced twice
-    now = utcnow()
+def register_review(uow: UnitOfWork, case: dict) -> Review | None:
+    """A case was registered: its review waits for the case's acceptance, with no clock."""
+    if _review_of(uow, case["case_id"]) is not None:
+        return None  # announced twice, or its acceptance arrived first
     review = Review(id=new_id(), case_id=case["case_id"], case_number=case["case_number"], track=case["track"],
-                    status="open", opened_at=now)
+                    source=case["source"], status="awaiting_acceptance", opened_at=utcnow())
     review.beneficiaries = [ReviewBeneficiary(beneficiary_id=b["beneficiary_id"], person_ref=b["person_ref"],
                                               is_minor=b["is_minor"], relationship_to_victim=b.get("relationship"))
                             for b in case["beneficiaries"]]
     uow.session.add(review)
-    uow.emit(REVIEW_OPENED.type, {"review_id": review.id, "case_id": review.case_id, "track": review.track,
-                                  "opened_at": now}, subject=review.case_id)
     return review
+
+
+def open_review(uow: UnitOfWork, case: dict) -> Review | None:
+    """A case was accepted (受理): its review opens and the review clock runs from ``accepted_at``.
+
+    Retries can deliver the acceptance before the registration; the review is then made from
+    the acceptance, which carries everything the registration would have.
+    """
+    review = _review_of(uow, case["case_id"]) or register_review(uow, case)
+    if review.status != "awaiting_acceptance":
+        return None  # accepted twice: the first one counted
+    review.status = "open"
+    review.track = case["track"]
+    review.eligibility_situation = case.get("eligibility_situation")
+    review.victim_deceased = case["victim_deceased"]
+    review.documents_complete = case["documents_complete"]
+    review.migrated = case["migrated"]
+    review.received_at, review.accepted_at = case["received_at"], case["accepted_at"]
+    accepted = {b["beneficiary_id"]: b for b in case["beneficiaries"]}
+    for beneficiary in review.beneficiaries:
+        facts = accepted.get(beneficiary.beneficiary_id, {})
+        beneficiary.poverty_markers = facts.get("poverty_markers", [])
+        beneficiary.urgent_medical_need = facts.get("urgent_medical_need", False)
+    uow.emit(REVIEW_OPENED.type, {"review_id": review.id, "case_id": review.case_id, "track": review.track,
+                                  "opened_at": review.accepted_at}, subject=review.case_id)
+    return review
+
+
+def _review_of(uow: UnitOfWork, case_id: str) -> Review | None:
+    return uow.session.scalars(select(Review).where(Review.case_id == case_id)).first()
 
 
 def check_decision(review: Review, request: dict) -> None:
     """The rules a decision must satisfy before it is recorded."""
+    if review.status == "awaiting_acceptance":
+        raise DecisionRefused("review_not_open", status=409)  # no decision before 受理
     if review.status != "open":
         raise DecisionRefused("already_decided", status=409)
     awards = request.get("awards") or []

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from aidflow_shared.storage import UTCDateTime, new_id, new_metadata, utcnow
@@ -14,14 +14,24 @@ class Base(DeclarativeBase):
 
 
 class Review(Base):
+    """One review per case: ``awaiting_acceptance`` once the case is registered, ``open`` from
+    its acceptance (受理, when the review clock starts), ``decided`` once decided."""
+
     __tablename__ = "review"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     case_id: Mapped[str] = mapped_column(String(36), unique=True)
     case_number: Mapped[str] = mapped_column(String(32))
     track: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), index=True, default="open")
-    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status: Mapped[str] = mapped_column(String(32), index=True, default="open")
+    source: Mapped[str | None] = mapped_column(String(32))
+    eligibility_situation: Mapped[str | None] = mapped_column(String(32))
+    victim_deceased: Mapped[bool] = mapped_column(default=False)
+    documents_complete: Mapped[bool | None] = mapped_column()
+    migrated: Mapped[bool] = mapped_column(default=False)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)  # created here
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     beneficiaries: Mapped[list["ReviewBeneficiary"]] = relationship(order_by="ReviewBeneficiary.beneficiary_id")
@@ -38,6 +48,8 @@ class ReviewBeneficiary(Base):
     person_ref: Mapped[str] = mapped_column(String(64))
     is_minor: Mapped[bool] = mapped_column(default=False)
     relationship_to_victim: Mapped[str | None] = mapped_column(String(32))
+    poverty_markers: Mapped[list] = mapped_column(JSON, default=list)
+    urgent_medical_need: Mapped[bool] = mapped_column(default=False)
 
 
 class Decision(Base):

@@ -4,6 +4,7 @@ from marshmallow import fields, validate
 from aidflow_shared.contracts.catalogue import OUTCOMES
 from aidflow_shared.schema import BaseSchema
 
+REVIEW_STATUSES = ("awaiting_acceptance", "open", "decided")
 REASON_CODES = ("not_eligible", "excluded_major_fault", "excluded_refused_cooperation", "excluded_false_statement",
                 "excluded_waived_compensation", "excluded_hardship_not_caused", "excluded_already_compensated",
                 "withdrawn", "other")
@@ -42,6 +43,8 @@ class ReviewBeneficiaryOut(BaseSchema):
     person_ref = fields.String()
     is_minor = fields.Boolean()
     relationship = fields.String(attribute="relationship_to_victim")
+    poverty_markers = fields.List(fields.String())
+    urgent_medical_need = fields.Boolean()
 
 
 class ReviewOut(BaseSchema):
@@ -49,8 +52,17 @@ class ReviewOut(BaseSchema):
     case_id = fields.String()
     case_number = fields.String()
     track = fields.String()
-    status = fields.String()
+    status = fields.String(validate=validate.OneOf(REVIEW_STATUSES))
+    source = fields.String(allow_none=True)
+    eligibility_situation = fields.String(allow_none=True)
+    victim_deceased = fields.Boolean()
+    documents_complete = fields.Boolean(allow_none=True,
+                                        metadata={"description": "false: accepted with documents to follow"})
+    migrated = fields.Boolean()
     opened_at = fields.DateTime(format="iso")
+    received_at = fields.DateTime(format="iso", allow_none=True)
+    accepted_at = fields.DateTime(format="iso", allow_none=True,
+                                  metadata={"description": "the case's acceptance (受理): the review clock's start"})
     decided_at = fields.DateTime(format="iso")
     beneficiaries = fields.List(fields.Nested(ReviewBeneficiaryOut))
     decision = fields.Nested(DecisionOut, allow_none=True)

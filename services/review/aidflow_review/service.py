@@ -1,12 +1,15 @@
 """Review: eligibility, amount and decision for each case.
 
-Handles: intake.case.opened (opens a review).
+Handles: intake.case.opened (a review waits for the case's acceptance),
+         intake.case.accepted (受理: the review opens, its clock runs).
 Emits:   review.review.opened, review.decision.recorded.
 """
+from marshmallow import EXCLUDE
+
 from aidflow_review.api import reviews_blueprint
-from aidflow_review.decisions import open_review
+from aidflow_review.decisions import open_review, register_review
 from aidflow_review.orm import Base
-from aidflow_shared.contracts.catalogue import CASE_OPENED, DECISION_RECORDED, REVIEW_OPENED
+from aidflow_shared.contracts.catalogue import CASE_ACCEPTED, CASE_OPENED, DECISION_RECORDED, REVIEW_OPENED
 from aidflow_shared.service import Service
 
 service = Service("review", metadata=Base.metadata, migrations="aidflow_review:migrations",
@@ -15,7 +18,13 @@ service = Service("review", metadata=Base.metadata, migrations="aidflow_review:m
 
 @service.handles(CASE_OPENED)
 def case_opened(event, uow):
-    open_review(uow, event.data)
+    register_review(uow, event.data)
+
+
+@service.handles(CASE_ACCEPTED)
+def case_accepted(event, uow):
+    # Read tolerantly, like the envelope check: a field added to v1 later is no reason to fail.
+    open_review(uow, CASE_ACCEPTED.schema(unknown=EXCLUDE).load(event.data))
 
 
 @service.api

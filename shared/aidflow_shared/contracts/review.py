@@ -33,4 +33,5 @@ REVIEW_OPENED = registry.register(
     consumers=("intake",), summary="Review of a case started; its deadline clock runs.")
 DECISION_RECORDED = registry.register(
     "org.aidflow.review.decision.recorded.v1", DecisionRecorded, exchange=EVENTS, producer="review",
-    consumers=("payout", "intake"), summary="A case was approved (with awards per beneficiary) or rejected.")
+    consumers=("payout", "intake", "followup"),
+    summary="A case was approved (with awards per beneficiary) or rejected.")
