@@ -35,13 +35,18 @@ def reviews_blueprint(runtime) -> Blueprint:
         ``decided``; only an open review takes a decision.
         """
         limit, offset = page()
-        query = select(Review)
+        clocks = runtime.clocks.table
+        # The review queue: least time left first (urgent-medical cases have the shortest
+        # deadlines, so they lead), then reviews without a running clock, oldest first.
+        query = select(Review).outerjoin(clocks, (clocks.c.stage == "review") & (clocks.c.subject_id == Review.id))
         for name in ("status", "case_id"):
             if request.args.get(name):
                 query = query.where(getattr(Review, name) == request.args[name])
+        order = (clocks.c.due_at.is_(None), clocks.c.due_at, Review.opened_at)
         with runtime.db.sessions() as session:
             total = session.scalar(select(func.count()).select_from(query.subquery()))
-            items = session.scalars(_with_details(query).order_by(Review.opened_at).limit(limit).offset(offset)).all()
+            items = session.scalars(_with_details(query).order_by(*order).limit(limit).offset(offset)).all()
+            _attach_deadlines(runtime, session, items)
             return ReviewListOut().dump({"items": items, "total": total})
 
     @bp.get("/reviews/<review_id>")
@@ -53,6 +58,7 @@ def reviews_blueprint(runtime) -> Blueprint:
             review = session.scalars(_with_details(select(Review).where(Review.id == review_id))).first()
             if review is None:
                 raise ApiError(404, "not_found")
+            _attach_deadlines(runtime, session, [review])
             return ReviewOut().dump(review)
 
     @bp.post("/reviews/<review_id>/decision")
@@ -77,3 +83,16 @@ def reviews_blueprint(runtime) -> Blueprint:
             return ReviewOut().dump(session.scalars(_with_details(select(Review).where(Review.id == review_id))).one()), 201
 
     return bp
+
+
+def _attach_deadlines(runtime, session, reviews) -> None:
+    """Each review's clock as the queue shows it: deadline, band, provisional, outcome."""
+    clocks = runtime.clocks
+    rows = session.execute(select(clocks.table).where(
+        clocks.table.c.stage == "review", clocks.table.c.subject_id.in_([r.id for r in reviews]))).all()
+    by_review = {row.subject_id: row for row in rows}
+    for review in reviews:
+        row = by_review.get(review.id)
+        review.deadline = None if row is None else {
+            "due_at": row.due_at, "working_days": row.allowance + row.extension, "provisional": row.provisional,
+            "band": "stopped" if row.status == "stopped" else clocks.band(row), "outcome": row.outcome}

@@ -62,6 +62,9 @@ def open_review(uow: UnitOfWork, case: dict) -> Review | None:
         facts = accepted.get(beneficiary.beneficiary_id, {})
         beneficiary.poverty_markers = facts.get("poverty_markers", [])
         beneficiary.urgent_medical_need = facts.get("urgent_medical_need", False)
+    if uow.clocks:  # "within N working days" of the acceptance, N by track (policy)
+        uow.clocks.start(uow, stage="review", subject_id=review.id, case_id=review.case_id,
+                         started_at=review.accepted_at, track=review.track)
     uow.emit(REVIEW_OPENED.type, {"review_id": review.id, "case_id": review.case_id, "track": review.track,
                                   "opened_at": review.accepted_at}, subject=review.case_id)
     return review
@@ -111,6 +114,8 @@ def record_decision(uow: UnitOfWork, review: Review, request: dict, decided_by: 
                         awards=[Award(beneficiary_id=a["beneficiary_id"], amount_fen=a["amount_fen"]) for a in awards])
     review.status = "decided"
     review.decided_at = now
+    if uow.clocks and uow.clocks.get(uow, "review", review.id) is not None:
+        uow.clocks.stop(uow, "review", review.id, now)
     uow.session.add(decision)
     uow.emit(DECISION_RECORDED.type, {
         "decision_id": decision.id, "case_id": review.case_id, "outcome": decision.outcome,

@@ -47,8 +47,17 @@ class ReviewBeneficiaryOut(BaseSchema):
     urgent_medical_need = fields.Boolean()
 
 
+class DeadlineOut(BaseSchema):
+    due_at = fields.DateTime(format="iso", metadata={"description": "the end of the last working day allowed"})
+    working_days = fields.Integer(metadata={"description": "allowed, including days paused for the applicant"})
+    provisional = fields.Boolean(metadata={"description": "counts days of a year with no official holiday schedule"})
+    band = fields.String(validate=validate.OneOf(("ok", "warning", "critical", "breached", "paused", "stopped")))
+    outcome = fields.String(allow_none=True, validate=validate.OneOf(("met", "missed")))
+
+
 class ReviewOut(BaseSchema):
     review_id = fields.String(attribute="id")
+    deadline = fields.Nested(DeadlineOut, allow_none=True, dump_default=None)
     case_id = fields.String()
     case_number = fields.String()
     track = fields.String()
