@@ -16,7 +16,7 @@ from datetime import date, timedelta
 
 import requests
 
-from aidflow_intake.checklist import evaluate, referral_facts
+from aidflow_intake.checklist import complete_file
 from aidflow_intake.identity import check_character
 from aidflow_shared.auth import mint_token
 from aidflow_shared.settings import SERVICES, Settings
@@ -72,8 +72,7 @@ def referral(rng: random.Random, n: int) -> dict:
     else:
         body["beneficiaries"] = [person(rng, "victim", minor=rng.random() < 0.15)]
     # The paperwork arrives with the referral, so the clerk accepts the case (受理) at once.
-    body["documents"] = [{"kind": item.any_of[0], "beneficiary": item.position}
-                         for item in evaluate(referral_facts(body), []).items]
+    body["documents"] = complete_file(body)
     body["accept"] = True
     return body
 

@@ -40,6 +40,7 @@ to create databases. Run it from the project's virtual environment:
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import math
 import multiprocessing as mp
@@ -303,6 +304,9 @@ class System:
                if not (k.startswith("AIDFLOW_") or k in ("DATABASE_URL", "AMQP_URL"))}
         env.update(AMQP_URL=amqp_url, AIDFLOW_JWT_SECRET=secret, AIDFLOW_LOG_LEVEL="WARNING",
                    AIDFLOW_DATA_DIR=str(workdir))
+        # Keys that seal personal data at rest: fresh for every run, like the databases.
+        for variable in ("AIDFLOW_INTAKE_PII_KEY", "AIDFLOW_PAYOUT_PAYEE_KEY", "AIDFLOW_FOLLOWUP_CONTACT_KEY"):
+            env[variable] = base64.b64encode(secrets.token_bytes(32)).decode()
         for svc in SERVICES:
             env[f"AIDFLOW_{svc.upper()}_PORT"] = str(self.api_ports[svc])
             env[f"AIDFLOW_{svc.upper()}_DATABASE_URL"] = db_urls[svc]
@@ -410,12 +414,17 @@ def resident_id(n: int) -> str:
 
 
 def referral(n: int) -> dict:
-    return {
+    """An ex officio referral with its paperwork complete, accepted (受理) as it is registered."""
+    from aidflow_intake.checklist import complete_file
+    body = {
         "source": "ex_officio", "stage": "prosecution_review", "criminal_case_ref": f"川检刑诉〔2026〕B{n}号",
         "urgent_medical": False, "summary": "被害人遭故意伤害致重伤，家庭因案致贫。",
         "beneficiaries": [{"name": f"测试{n}", "id_type": "resident_id", "id_number": resident_id(n),
                            "relationship": "victim"}],
+        "accept": True,
     }
+    body["documents"] = complete_file(body)
+    return body
 
 
 @dataclass

@@ -6,7 +6,7 @@ import time
 from datetime import date, timedelta
 
 from aidflow.embedded import System
-from aidflow_intake.checklist import evaluate, referral_facts
+from aidflow_intake.checklist import complete_file
 from aidflow_intake.identity import check_character
 from aidflow_intake.settings import PII_KEY_VARIABLE
 from aidflow_shared.auth import mint_token
@@ -105,14 +105,8 @@ def referral(n: int = 0, **changes) -> dict:
     }
     body.update(changes)
     if "documents" not in changes:
-        body["documents"] = complete_documents(body)
+        body["documents"] = complete_file(body)
     return body
-
-
-def complete_documents(body: dict) -> list[dict]:
-    """One document for each item of the checklist a referral like ``body`` gets."""
-    items = evaluate(referral_facts(body), []).items
-    return [{"kind": item.any_of[0], "beneficiary": item.position} for item in items]
 
 
 def wait_until(predicate, timeout: float = 20.0, what: str = "condition", interval: float = 0.05):

@@ -136,3 +136,10 @@ def evaluate(facts: CaseFacts, documents: Iterable[tuple[str, str | None]]) -> C
             present = any(kind in requirement.any_of and owner == beneficiary_id for kind, owner in received)
             items.append(Item(requirement.code, requirement.any_of, beneficiary_id, position, present))
     return Checklist(tuple(items))
+
+
+def complete_file(referral: dict) -> list[dict]:
+    """The documents of a complete paper file for ``referral``: one of a fitting kind for each
+    item its checklist asks, as a referral lists them (``kind``, ``beneficiary`` position)."""
+    return [{"kind": item.any_of[0], "beneficiary": item.position}
+            for item in evaluate(referral_facts(referral), []).items]
