@@ -127,7 +127,7 @@ def test_the_compose_deployment_as_processes_two_replicas_of_review_and_payout(
     common = base_env(tmp_path)
     # What an operator must set before `docker compose up` (the compose file refuses to start without).
     secrets = {"AIDFLOW_JWT_SECRET": TEST_SECRET, "AIDFLOW_INTAKE_PII_KEY": new_key(),
-               "AIDFLOW_PAYOUT_PAYEE_KEY": new_key()}
+               "AIDFLOW_PAYOUT_PAYEE_KEY": new_key(), "AIDFLOW_FOLLOWUP_CONTACT_KEY": new_key()}
     # Each replica's API listens on a port of its own (in a container: the image's port).
     replica_envs = {}
     for service in SERVICES:
