@@ -29,7 +29,8 @@ from aidflow_followup.orm import Handoff, HandoffAnswer, PartnerAgency, Plan
 from aidflow_shared.contracts.common import TRACKS
 from aidflow_shared.contracts.followup import (DATA_CATEGORIES, HANDOFF_RECORDED, HANDOFF_REFUSED, HANDOFF_REQUESTED,
                                                HANDOFF_WITHDRAWN, HandoffAnswer as AnswerSchema)
-from aidflow_shared.envelope import Envelope, MessageRejected
+from aidflow_shared.envelope import Envelope
+from aidflow_shared.partners import publishing_agency
 from aidflow_shared.i18n import DEFAULT_LANGUAGE, message
 from aidflow_shared.logging import mask_pii
 from aidflow_shared.schema import flatten_errors
@@ -221,7 +222,7 @@ def locked_handoff(session, handoff_id: str) -> Handoff | None:
 def handle_partner_answer(uow: UnitOfWork, followup, event: Envelope, status: str) -> None:
     """``<agency>.handoff.<status>.v1`` on ``aidflow.inbound``: record it, then answer the agency."""
     session = uow.session
-    agency = _publisher(session, event.user_id)
+    agency = publishing_agency(session, PartnerAgency, event.user_id)
     now = utcnow()
     reference = event.data.get("handoff_id") if isinstance(event.data.get("handoff_id"), str) else None
 
@@ -247,15 +248,6 @@ def handle_partner_answer(uow: UnitOfWork, followup, event: Envelope, status: st
         return refuse(refused.code, refused.fields, handoff.status)
     uow.emit(HANDOFF_RECORDED.type, {"handoff_id": handoff.id, "status": status, "already_recorded": not changed,
                                      "recorded_at": now}, agency=agency.code, correlation_id=event.id)
-
-
-def _publisher(session, user_id: str | None) -> PartnerAgency:
-    if not user_id:
-        raise MessageRejected("unauthorized-publisher", "no user_id: the publisher is not known")
-    agency = session.scalars(select(PartnerAgency).where(PartnerAgency.broker_user == user_id)).first()
-    if agency is None or not agency.active:
-        raise MessageRejected("unauthorized-publisher", "the publishing user is not an active partner agency")
-    return agency
 
 
 def _refuse(uow, followup, agency: str, event: Envelope, status: str, reference: str | None, reason: str,

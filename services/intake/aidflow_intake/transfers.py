@@ -23,7 +23,8 @@ from aidflow_intake.cases import ATTEMPTS, Refused, register_case
 from aidflow_intake.orm import Case, PartnerAgency, PartnerTransfer
 from aidflow_intake.schemas import PartnerReferralIn
 from aidflow_shared.contracts.catalogue import REFERRAL_ACCEPTED, REFERRAL_REJECTED
-from aidflow_shared.envelope import Envelope, MessageRejected
+from aidflow_shared.envelope import Envelope
+from aidflow_shared.partners import publishing_agency
 from aidflow_shared.i18n import DEFAULT_LANGUAGE, message
 from aidflow_shared.schema import flatten_errors
 from aidflow_shared.storage import UnitOfWork, new_id, utcnow
@@ -88,7 +89,7 @@ def answer(transfer: PartnerTransfer, case: Case) -> dict:
 def handle_submission(uow: UnitOfWork, event: Envelope) -> None:
     """``<agency>.referral.submit.v1`` on ``aidflow.inbound``: register, then answer the agency."""
     session = uow.session
-    agency = _publisher(session, event.user_id)
+    agency = publishing_agency(session, PartnerAgency, event.user_id)
     received_at = utcnow()
     reference = _reference(event.data)
     claimed = _SUBMIT_KEY.match(event.routing_key or "")
@@ -107,15 +108,6 @@ def handle_submission(uow: UnitOfWork, event: Envelope) -> None:
         _reject(uow, agency, event, reference, received_at, refused.code, refused.fields)
         return
     uow.emit(REFERRAL_ACCEPTED.type, answer(transfer, case), agency=agency.code, correlation_id=event.id)
-
-
-def _publisher(session, user_id: str | None) -> PartnerAgency:
-    if not user_id:
-        raise MessageRejected("unauthorized-publisher", "no user_id: the publisher is not known")
-    agency = session.scalars(select(PartnerAgency).where(PartnerAgency.broker_user == user_id)).first()
-    if agency is None or not agency.active:
-        raise MessageRejected("unauthorized-publisher", "the publishing user is not an active partner agency")
-    return agency
 
 
 def _reference(data: dict) -> str | None:
