@@ -20,6 +20,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import os
 from typing import Mapping
 
@@ -116,3 +117,19 @@ def decode_key(text: str) -> bytes:
         if len(key) == KEY_BYTES:
             return key
     raise VaultError(f"a vault key is {KEY_BYTES} random bytes, base64 encoded")
+
+
+def development_key(path, *, variable: str, what: str) -> bytes:
+    """The key kept at ``path`` for an embedded (SQLite) deployment run without ``variable``.
+
+    Made once (a second process of the same deployment finds it) and said loudly: good enough
+    for a laptop, no protection against someone who copies the whole data directory.
+    """
+    try:
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(new_key() + "\n")
+    except FileExistsError:
+        pass
+    logging.getLogger(__name__).warning(
+        "%s are sealed with a development key kept in the data directory; set %s", what, variable)
+    return decode_key(open(path, encoding="ascii").read().strip())

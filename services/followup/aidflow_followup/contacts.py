@@ -8,8 +8,6 @@ heads and auditors see them masked. Sealing is the shared vault's, under follow-
 """
 from __future__ import annotations
 
-import logging
-import os
 from pathlib import Path
 
 from sqlalchemy.engine import URL
@@ -18,9 +16,8 @@ from aidflow_followup.orm import Contact, ContactAccess, Plan
 from aidflow_followup.settings import CONTACT_KEY_VARIABLE
 from aidflow_shared.auth import Principal
 from aidflow_shared.storage import utcnow
-from aidflow_shared.vault import Vault, VaultError, decode_key, new_key
+from aidflow_shared.vault import Vault, VaultError, development_key
 
-log = logging.getLogger(__name__)
 
 PURPOSE = "followup contact"
 DEV_KEY_FILE = "followup-contact.key"
@@ -34,16 +31,8 @@ def load_vault(extra, url: URL, data_dir: Path) -> Vault:
         return Vault.from_environment(CONTACT_KEY_VARIABLE, purpose=PURPOSE, environ=extra)
     if url.get_backend_name() != "sqlite":
         raise VaultError(f"set {CONTACT_KEY_VARIABLE}: follow-up stores contact details only encrypted")
-    path = Path(data_dir) / DEV_KEY_FILE
-    if not path.exists():
-        try:
-            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
-                out.write(new_key() + "\n")
-        except FileExistsError:  # another process of this deployment made it first
-            pass
-    log.warning("contact details are sealed with a development key kept in the data directory; set %s",
-                CONTACT_KEY_VARIABLE)
-    return Vault(decode_key(path.read_text().strip()), purpose=PURPOSE)
+    key = development_key(Path(data_dir) / DEV_KEY_FILE, variable=CONTACT_KEY_VARIABLE, what="contact details")
+    return Vault(key, purpose=PURPOSE)
 
 
 def record_contact(session, vault: Vault, plan: Plan, details: dict, *, by: str) -> Contact:

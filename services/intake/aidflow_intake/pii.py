@@ -11,8 +11,6 @@ gets the masked form. Personal data never goes into logs, metric labels or event
 """
 from __future__ import annotations
 
-import logging
-import os
 from pathlib import Path
 from weakref import WeakKeyDictionary
 
@@ -21,9 +19,8 @@ from sqlalchemy.engine import URL
 from aidflow_intake import identity
 from aidflow_intake.settings import PII_KEY_VARIABLE, IntakeSettings
 from aidflow_shared.storage import Database
-from aidflow_shared.vault import Vault, VaultError, decode_key, new_key
+from aidflow_shared.vault import Vault, VaultError, development_key
 
-log = logging.getLogger(__name__)
 
 PURPOSE = "intake"
 DEV_KEY_FILE = "intake-pii.key"
@@ -93,14 +90,5 @@ def master_key_for(url: URL) -> bytes:
         return configured
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         raise VaultError(f"set {PII_KEY_VARIABLE}: intake stores personal data only encrypted")
-    path = Path(url.database).parent / DEV_KEY_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as out:
-            out.write(new_key() + "\n")
-    log.warning("personal data is sealed with a development key kept in the data directory; "
-                "set %s for any real deployment", PII_KEY_VARIABLE)
-    return decode_key(path.read_text().strip())
+    return development_key(Path(url.database).parent / DEV_KEY_FILE, variable=PII_KEY_VARIABLE,
+                           what="personal data")

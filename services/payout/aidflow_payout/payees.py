@@ -8,17 +8,14 @@ never go into logs, metric labels or events.
 """
 from __future__ import annotations
 
-import logging
-import os
 import re
 from pathlib import Path
 
 from sqlalchemy.engine import URL
 
 from aidflow_payout.settings import PAYEE_KEY_VARIABLE
-from aidflow_shared.vault import Vault, VaultError, decode_key, new_key
+from aidflow_shared.vault import Vault, VaultError, development_key
 
-log = logging.getLogger(__name__)
 
 PURPOSE = "payout payee"
 DEV_KEY_FILE = "payout-payee.key"
@@ -37,17 +34,8 @@ def load_vault(extra: dict, url: URL, data_dir: Path) -> Vault:
         return Vault.from_environment(PAYEE_KEY_VARIABLE, purpose=PURPOSE, environ=extra)
     if url.get_backend_name() != "sqlite":
         raise VaultError(f"set {PAYEE_KEY_VARIABLE}: payout stores bank details only encrypted")
-    path = Path(data_dir) / DEV_KEY_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as out:
-            out.write(new_key() + "\n")
-    log.warning("bank details are sealed with a development key kept in the data directory; set %s",
-                PAYEE_KEY_VARIABLE)
-    return Vault(decode_key(path.read_text().strip()), purpose=PURPOSE)
+    key = development_key(Path(data_dir) / DEV_KEY_FILE, variable=PAYEE_KEY_VARIABLE, what="bank details")
+    return Vault(key, purpose=PURPOSE)
 
 
 def mask_name(name: str | None) -> str | None:
