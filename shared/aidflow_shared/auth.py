@@ -4,11 +4,17 @@ All four services share one secret, issuer and audience, so a token minted once 
 everywhere; each service then decides per endpoint which roles may act. A token names a
 subject, its roles and, for partner agencies, the agency it speaks for.
 
+Keys rotate without a flag day: new tokens are signed with ``AIDFLOW_JWT_SECRET`` and carry its
+key id (``kid``, a fingerprint of the key, never the key); ``AIDFLOW_JWT_PREVIOUS_SECRETS`` lists
+the keys being retired, whose tokens verify until they expire (at most :data:`DEFAULT_TTL`
+unless minted longer). Then the old key is dropped from the list.
+
 ``aidflow-token`` mints a token from the command line for operators and local testing.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import sys
 import uuid
@@ -90,7 +96,13 @@ def mint_token(
         "exp": now + ttl,
         "jti": uuid.uuid4().hex,
     }
-    return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM)
+    return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM,
+                      headers={"kid": key_id(settings.jwt_secret)})
+
+
+def key_id(secret: str) -> str:
+    """A short public fingerprint of a signing key: says which key signed, reveals nothing of it."""
+    return hashlib.sha256(b"aidflow jwt kid\x00" + secret.encode("utf-8")).hexdigest()[:16]
 
 
 def verify_token(settings: Settings, token: str) -> Principal:
@@ -98,7 +110,7 @@ def verify_token(settings: Settings, token: str) -> Principal:
     try:
         claims = jwt.decode(
             token,
-            settings.jwt_secret,
+            _verification_key(settings, token),
             algorithms=[ALGORITHM],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
@@ -116,6 +128,20 @@ def verify_token(settings: Settings, token: str) -> Principal:
     except ValueError as exc:
         raise AuthError("token_invalid") from exc
     return Principal(subject=subject, roles=frozenset(roles), agency=agency)
+
+
+def _verification_key(settings: Settings, token: str) -> str:
+    """The configured key the token names by ``kid``; a token without one is tried with the current key."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.InvalidTokenError as exc:
+        raise AuthError("token_invalid") from exc
+    if kid is None:
+        return settings.jwt_secret
+    for secret in settings.jwt_verification_secrets:
+        if key_id(secret) == kid:
+            return secret
+    raise AuthError("token_invalid")  # signed with a key this deployment does not (or no longer) trust
 
 
 def _check_claims(subject: object, roles: object, agency: object) -> None:

@@ -17,7 +17,7 @@ import threading
 from werkzeug.serving import make_server
 
 from aidflow_shared.logging import configure_logging
-from aidflow_shared.settings import Settings
+from aidflow_shared.settings import InsecureSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,10 @@ def service_main(service, argv=None) -> int:
 
     settings = Settings.from_env(service.name)
     configure_logging(settings)
+    try:
+        settings.check_secrets()
+    except InsecureSettings as exc:
+        parser.exit(2, f"aidflow-{service.name}: {exc}\n")
     if args.command == "migrate":
         runtime = _runtime(service, settings)
         runtime.migrate()

@@ -6,18 +6,38 @@ SQLite-backed embedded transport), so a laptop needs no server. Setting ``AMQP_U
 
 A per-service variable (``AIDFLOW_INTAKE_DATABASE_URL``) wins over the general one
 (``DATABASE_URL``), so one environment file can describe a whole deployment.
+
+Secrets (the JWT keys, the keys that seal personal data, the database and broker passwords) may
+instead be read from a file named by the same variable with ``_FILE`` appended
+(``AIDFLOW_JWT_SECRET_FILE=/run/secrets/jwt``), the way container secret stores mount them.
+Outside the embedded mode :meth:`Settings.check_secrets` refuses development secrets.
 """
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import quote, urlsplit
 
 SERVICES = ("intake", "review", "payout", "followup")
 DEFAULT_PORTS = {"intake": 8001, "review": 8002, "payout": 8003, "followup": 8004}
 DEV_JWT_SECRET = "aidflow-dev-secret-change-me-in-production-0123456789"
+MIN_SECRET_BYTES = 32  # HS256 keys shorter than its hash are guessable offline
+# Secret variables that may come from a file (NAME_FILE); with or without a service prefix.
+SECRET_NAMES = ("JWT_SECRET", "JWT_PREVIOUS_SECRETS", "DATABASE_PASSWORD", "AMQP_PASSWORD",
+                "INTAKE_PII_KEY", "PAYOUT_PAYEE_KEY", "FOLLOWUP_CONTACT_KEY")
+# The keys that seal personal data, by service; a deployment outside the embedded mode sets them.
+SEALING_KEYS = {"intake": "AIDFLOW_INTAKE_PII_KEY", "payout": "AIDFLOW_PAYOUT_PAYEE_KEY",
+                "followup": "AIDFLOW_FOLLOWUP_CONTACT_KEY"}
+# Local development and the test suite may run on a broker with development secrets, if they say so.
+ALLOW_DEV_SECRETS = "AIDFLOW_ALLOW_DEV_SECRETS"
+
+
+class InsecureSettings(ValueError):
+    """A deployment outside the embedded mode configured with development or missing secrets."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +48,9 @@ class Settings:
     amqp_url: str = ""  # empty: the embedded transport
     http_host: str = "127.0.0.1"
     http_port: int = 8000
-    jwt_secret: str = DEV_JWT_SECRET
+    jwt_secret: str = DEV_JWT_SECRET  # signs new tokens and verifies them
+    # Keys being rotated out: tokens they signed still verify until they expire.
+    jwt_previous_secrets: tuple[str, ...] = ()
     jwt_issuer: str = "aidflow"
     jwt_audience: str = "aidflow"
     # Handler failures are retried this many times, waiting retry_delays[i] before try i+1,
@@ -68,6 +90,37 @@ class Settings:
     def using_dev_secret(self) -> bool:
         return self.jwt_secret == DEV_JWT_SECRET
 
+    @property
+    def jwt_verification_secrets(self) -> tuple[str, ...]:
+        return (self.jwt_secret, *self.jwt_previous_secrets)
+
+    def check_secrets(self, environ: Mapping[str, str] | None = None) -> None:
+        """Refuse, with every reason at once, to run on a broker with development secrets.
+
+        The embedded mode is a laptop's: it keeps its development keys. Anything on a broker
+        must bring its own JWT secret, its keys for personal data and broker credentials other
+        than RabbitMQ's ``guest`` on a remote host, unless ``AIDFLOW_ALLOW_DEV_SECRETS`` is set
+        (local development and tests).
+        """
+        environ = os.environ if environ is None else environ
+        if self.embedded or _bool(environ.get(ALLOW_DEV_SECRETS, "")):
+            return
+        problems = []
+        for secret in self.jwt_verification_secrets:
+            if secret == DEV_JWT_SECRET:
+                problems.append("AIDFLOW_JWT_SECRET is the development secret")
+            elif len(secret.encode("utf-8")) < MIN_SECRET_BYTES:
+                problems.append(f"a JWT secret is shorter than {MIN_SECRET_BYTES} bytes")
+        key = SEALING_KEYS.get(self.service)
+        if key and not (self.extra.get(key) or environ.get(key)):
+            problems.append(f"{key} is not set: personal data would be sealed with no deployment key")
+        broker = urlsplit(self.amqp_url)
+        if broker.username in (None, "", "guest") and not _local(broker.hostname):
+            problems.append("AMQP_URL uses RabbitMQ's guest account on a remote host")
+        if problems:
+            raise InsecureSettings(f"{self.service} refuses to start: " + "; ".join(problems)
+                                   + f" (set {ALLOW_DEV_SECRETS}=1 only for local development)")
+
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
 
@@ -75,7 +128,7 @@ class Settings:
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> "Settings":
         if environ is None:
             environ = os.environ
-        source = dict(environ)
+        source = _with_secret_files(environ, service)
         prefix = f"AIDFLOW_{service.upper()}_"
 
         def pick(name: str, general: str | None = None) -> str | None:
@@ -89,11 +142,13 @@ class Settings:
         values = dict(
             service=service,
             data_dir=data_dir,
-            database_url=pick("DATABASE_URL", "DATABASE_URL") or "",
-            amqp_url=pick("AMQP_URL", "AMQP_URL") or "",
+            database_url=_with_password(pick("DATABASE_URL", "DATABASE_URL") or "", pick("DATABASE_PASSWORD")),
+            amqp_url=_with_password(pick("AMQP_URL", "AMQP_URL") or "", pick("AMQP_PASSWORD")),
             http_host=pick("HOST") or "127.0.0.1",
             http_port=int(pick("PORT") or DEFAULT_PORTS[service]),
             jwt_secret=pick("JWT_SECRET") or DEV_JWT_SECRET,
+            jwt_previous_secrets=tuple(part.strip() for part in (pick("JWT_PREVIOUS_SECRETS") or "").replace(
+                "\n", ",").split(",") if part.strip()),
             jwt_issuer=pick("JWT_ISSUER") or "aidflow",
             jwt_audience=pick("JWT_AUDIENCE") or "aidflow",
             max_retries=int(pick("MAX_RETRIES") or 3),
@@ -110,6 +165,50 @@ class Settings:
             extra={k: v for k, v in source.items() if k.startswith(prefix)},
         )
         return cls(**values)
+
+
+def read_secret(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The value of ``name``, or the contents of the file ``name_FILE`` names; empty if neither."""
+    environ = os.environ if environ is None else environ
+    value, path = environ.get(name, ""), environ.get(name + "_FILE", "")
+    if value and path:
+        raise ValueError(f"set {name} or {name}_FILE, not both")
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
+    return value
+
+
+def _with_secret_files(environ: Mapping[str, str], service: str) -> dict[str, str]:
+    """``environ`` with every secret given as a file read into its plain variable."""
+    source = dict(environ)
+    for name in SECRET_NAMES:
+        for key in (f"AIDFLOW_{name}", f"AIDFLOW_{service.upper()}_{name}"):
+            value = read_secret(key, source)
+            if value:
+                source[key] = value
+    return source
+
+
+def _with_password(url: str, password: str | None) -> str:
+    """``url`` with ``password`` put in (a password kept apart, e.g. in a secret file)."""
+    if not url or not password:
+        return url
+    parts = urlsplit(url)
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{quote(user, safe='')}:{quote(password, safe='')}@{host}").geturl()
+
+
+def _local(host: str | None) -> bool:
+    if host in (None, "", "localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _floats(text: str) -> tuple[float, ...]:

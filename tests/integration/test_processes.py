@@ -20,9 +20,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from aidflow_followup.settings import CONTACT_KEY_VARIABLE
 from aidflow_intake.settings import PII_KEY_VARIABLE
+from aidflow_payout.settings import PAYEE_KEY_VARIABLE
 from aidflow_shared.auth import mint_token
 from aidflow_shared.settings import SERVICES, Settings
+from aidflow_shared.vault import new_key
 from support import TEST_PII_KEY, TEST_SECRET, referral, wait_until
 
 pytestmark = pytest.mark.slow
@@ -115,7 +118,8 @@ class Api:
 def test_one_process_per_role_and_service_on_rabbitmq_and_postgresql(tmp_path, broker, pg_database):
     env = base_env(tmp_path)
     env["AMQP_URL"] = broker.url
-    env[PII_KEY_VARIABLE] = TEST_PII_KEY  # a deployment on PostgreSQL must bring the key for personal data
+    # A deployment on a broker must bring its keys for personal data: it refuses to start without them.
+    env.update({PII_KEY_VARIABLE: TEST_PII_KEY, PAYEE_KEY_VARIABLE: new_key(), CONTACT_KEY_VARIABLE: new_key()})
     for name in SERVICES:
         env[f"AIDFLOW_{name.upper()}_DATABASE_URL"] = pg_database(name)
     api = Api(env)

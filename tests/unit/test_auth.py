@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 import jwt
 import pytest
 
-from aidflow_shared.auth import AuthError, Principal, main, mint_token, parse_ttl, verify_token
-from aidflow_shared.settings import Settings
+from aidflow_shared.auth import AuthError, Principal, key_id, main, mint_token, parse_ttl, verify_token
+from aidflow_shared.settings import InsecureSettings, Settings, read_secret
 
 SECRET = "unit-test-secret-that-is-long-enough-for-hs256"
 
@@ -161,3 +161,76 @@ def test_the_cli_refuses_bad_arguments(argv, capsys):
     with pytest.raises(SystemExit) as exited:
         main(argv)
     assert exited.value.code == 2
+
+
+# -- keys: rotation, files, and what a deployment on a broker refuses ---------------------------------
+
+OLD_SECRET = "the-key-being-retired-is-also-long-enough-for-hs256"
+
+
+def test_rotation_new_tokens_use_the_current_key_and_old_ones_still_verify(settings):
+    before = Settings(service="intake", jwt_secret=OLD_SECRET)
+    old_token = mint_token(before, "dan", ["auditor"])
+    rotating = Settings(service="review", jwt_secret=SECRET, jwt_previous_secrets=(OLD_SECRET,))
+    assert verify_token(rotating, old_token).subject == "dan"
+    new_token = mint_token(rotating, "erin", ["auditor"])
+    assert jwt.get_unverified_header(new_token)["kid"] == key_id(SECRET) != key_id(OLD_SECRET)
+    assert verify_token(settings, new_token).subject == "erin"  # services not yet rotating accept it
+    # The old key dropped once its tokens have expired: they are refused from then on.
+    assert refused_with(settings, old_token) == "token_invalid"
+
+
+def test_a_token_naming_an_unknown_key_or_signed_with_a_wrong_one_is_refused(settings):
+    forged = jwt.encode(claims(), "some-other-key-that-is-long-enough-for-hs256", algorithm="HS256",
+                        headers={"kid": key_id(SECRET)})
+    assert refused_with(settings, forged) == "token_invalid"
+    unknown = jwt.encode(claims(), SECRET, algorithm="HS256", headers={"kid": "0123456789abcdef"})
+    assert refused_with(settings, unknown) == "token_invalid"
+    without_kid = jwt.encode(claims(), SECRET, algorithm="HS256")  # tokens minted before key ids
+    assert verify_token(settings, without_kid).subject == "alice"
+
+
+def test_secrets_can_come_from_files(tmp_path):
+    (tmp_path / "jwt").write_text(SECRET + "\n")
+    (tmp_path / "old").write_text(OLD_SECRET + "\n" + "x" * 40 + "\n")
+    (tmp_path / "pw").write_text("s3cret/pw\n")
+    (tmp_path / "payee").write_text("payee-key\n")
+    env = {"AIDFLOW_JWT_SECRET_FILE": str(tmp_path / "jwt"), "AIDFLOW_JWT_PREVIOUS_SECRETS_FILE": str(tmp_path / "old"),
+           "DATABASE_URL": "postgresql://payout@db/payout", "AIDFLOW_PAYOUT_DATABASE_PASSWORD_FILE": str(tmp_path / "pw"),
+           "AIDFLOW_PAYOUT_PAYEE_KEY_FILE": str(tmp_path / "payee")}
+    settings = Settings.from_env("payout", env)
+    assert settings.jwt_secret == SECRET and settings.jwt_previous_secrets == (OLD_SECRET, "x" * 40)
+    assert settings.database_url == "postgresql://payout:s3cret%2Fpw@db/payout"
+    assert settings.extra["AIDFLOW_PAYOUT_PAYEE_KEY"] == "payee-key"
+    assert read_secret("AIDFLOW_JWT_SECRET", env) == SECRET
+
+
+def test_a_secret_given_twice_or_an_unreadable_file_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="not both"):
+        Settings.from_env("intake", {"AIDFLOW_JWT_SECRET": SECRET, "AIDFLOW_JWT_SECRET_FILE": str(tmp_path)})
+    with pytest.raises(ValueError, match="AIDFLOW_JWT_SECRET_FILE: cannot read"):
+        Settings.from_env("intake", {"AIDFLOW_JWT_SECRET_FILE": str(tmp_path / "missing")})
+
+
+GOOD_KEY = "dGVzdC1waWkta2V5LWZvci1haWRmbG93LXRlc3RzLTA="
+
+
+@pytest.mark.parametrize("env, reason", [
+    ({"AIDFLOW_PAYOUT_PAYEE_KEY": GOOD_KEY}, "AIDFLOW_JWT_SECRET is the development secret"),
+    ({"AIDFLOW_JWT_SECRET": "short", "AIDFLOW_PAYOUT_PAYEE_KEY": GOOD_KEY}, "shorter than 32 bytes"),
+    ({"AIDFLOW_JWT_SECRET": SECRET}, "AIDFLOW_PAYOUT_PAYEE_KEY is not set"),
+    ({"AIDFLOW_JWT_SECRET": SECRET, "AIDFLOW_PAYOUT_PAYEE_KEY": GOOD_KEY, "AMQP_URL": "amqp://guest:guest@rabbit/"},
+     "guest account on a remote host"),
+])
+def test_a_deployment_on_a_broker_refuses_development_secrets(env, reason):
+    settings = Settings.from_env("payout", {"AMQP_URL": "amqp://payout:pw@rabbit/", **env})
+    with pytest.raises(InsecureSettings, match=reason):
+        settings.check_secrets({})
+    settings.check_secrets({"AIDFLOW_ALLOW_DEV_SECRETS": "1"})  # local development says so explicitly
+
+
+def test_embedded_and_well_configured_deployments_start():
+    Settings.from_env("payout", {}).check_secrets({})  # embedded: development keys are the point
+    Settings.from_env("payout", {"AMQP_URL": "amqp://guest:guest@127.0.0.1/", "AIDFLOW_JWT_SECRET": SECRET,
+                                 "AIDFLOW_PAYOUT_PAYEE_KEY": GOOD_KEY}).check_secrets({})
+    Settings.from_env("review", {"AMQP_URL": "amqp://review:pw@rabbit/", "AIDFLOW_JWT_SECRET": SECRET}).check_secrets({})

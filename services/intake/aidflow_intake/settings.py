@@ -10,10 +10,10 @@ cannot be read again; keep it in the deployment's secret store, not beside the d
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Mapping
 
+from aidflow_shared.settings import read_secret
 from aidflow_shared.vault import VaultError, decode_key
 
 PII_KEY_VARIABLE = "AIDFLOW_INTAKE_PII_KEY"
@@ -25,7 +25,7 @@ class IntakeSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "IntakeSettings":
-        raw = (os.environ if environ is None else environ).get(PII_KEY_VARIABLE, "").strip()
+        raw = read_secret(PII_KEY_VARIABLE, environ).strip()  # or from the file AIDFLOW_INTAKE_PII_KEY_FILE
         if not raw:
             return cls()
         try:
