@@ -14,6 +14,7 @@ Worker:  "sweep": visits falling due start their clocks; hand-offs and visits pa
 from marshmallow import EXCLUDE
 
 from aidflow_followup import messages  # noqa: F401 - registers follow-up's error texts
+from aidflow_followup import reporting
 from aidflow_followup.api import handoffs_blueprint, plans_blueprint, reports_blueprint
 from aidflow_followup.bootstrap import context, wire
 from aidflow_followup.escalation import run as run_sweep
@@ -89,4 +90,5 @@ def sweep(runtime, stop):
 
 @service.api
 def blueprints(runtime):
-    return [plans_blueprint(runtime), handoffs_blueprint(runtime), reports_blueprint(runtime)]
+    return [plans_blueprint(runtime), handoffs_blueprint(runtime), reports_blueprint(runtime),
+            reporting.blueprint(runtime)]

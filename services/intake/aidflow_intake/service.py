@@ -10,6 +10,7 @@ Emits:   intake.case.opened (registered), intake.case.accepted (受理, review s
 """
 from aidflow_intake import messages  # noqa: F401 - registers intake's error texts
 from aidflow_intake.api import cases_blueprint, leads_blueprint, partners_blueprint
+from aidflow_intake import reporting
 from aidflow_intake.cases import record_progress
 from aidflow_intake.orm import Base
 from aidflow_intake.rereferrals import handle_rereferral
@@ -68,4 +69,5 @@ def rereferral_requested(event, uow):
 
 @service.api
 def blueprints(runtime):
-    return [cases_blueprint(runtime), leads_blueprint(runtime), partners_blueprint(runtime)]
+    return [cases_blueprint(runtime), leads_blueprint(runtime), partners_blueprint(runtime),
+            reporting.blueprint(runtime)]

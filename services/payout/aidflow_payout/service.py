@@ -10,6 +10,7 @@ Worker:  "disbursement": sends payment orders, releases escrow instalments as th
 from marshmallow import EXCLUDE
 
 from aidflow_payout import messages  # noqa: F401 - registers payout's error texts
+from aidflow_payout import reporting
 from aidflow_payout.api import funds_blueprint, payouts_blueprint, reports_blueprint
 from aidflow_payout.bootstrap import context, wire
 from aidflow_payout.disbursement import run_worker
@@ -38,4 +39,5 @@ def disbursement(runtime, stop):
 
 @service.api
 def blueprints(runtime):
-    return [funds_blueprint(runtime), payouts_blueprint(runtime), reports_blueprint(runtime)]
+    return [funds_blueprint(runtime), payouts_blueprint(runtime), reports_blueprint(runtime),
+            reporting.blueprint(runtime)]

@@ -6,6 +6,7 @@ Emits:   review.review.opened, review.decision.recorded.
 """
 from marshmallow import EXCLUDE
 
+from aidflow_review import reporting
 from aidflow_review.api import reviews_blueprint
 from aidflow_review.decisions import open_review, register_review
 from aidflow_review.orm import Base
@@ -29,4 +30,4 @@ def case_accepted(event, uow):
 
 @service.api
 def blueprints(runtime):
-    return [reviews_blueprint(runtime)]
+    return [reviews_blueprint(runtime), reporting.blueprint(runtime)]
