@@ -9,7 +9,7 @@ SERVICES := intake review payout followup
 # Marks a finished install; its age against the inputs decides whether to install again.
 STAMP := $(VENV)/.installed
 INSTALL_INPUTS := pyproject.toml shared/pyproject.toml \
-	$(foreach s,$(SERVICES),services/$(s)/pyproject.toml) \
+	$(foreach s,$(SERVICES),services/$(s)/pyproject.toml) partner-client/pyproject.toml \
 	constraints.txt requirements-dev.txt
 PYTEST_ARGS ?=
 
@@ -33,7 +33,7 @@ $(STAMP): $(INSTALL_INPUTS)
 			echo "could not create $(VENV); on Debian or Ubuntu install the python3-venv package" >&2; exit 1; }; \
 	fi
 	$(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt \
-		-e shared $(foreach s,$(SERVICES),-e services/$(s)) -e . -r requirements-dev.txt
+		-e shared $(foreach s,$(SERVICES),-e services/$(s)) -e partner-client -e . -r requirements-dev.txt
 	@touch $@
 
 run: venv ## Run all four services in one process (embedded: SQLite, no servers)
@@ -53,5 +53,6 @@ bench: venv ## Measure the referral-to-payout pipeline
 
 clean: ## Remove .venv, data/ and every build and test cache
 	rm -rf $(VENV) data .pytest_cache .hypothesis \
-		build dist shared/build shared/dist services/*/build services/*/dist
+		build dist shared/build shared/dist services/*/build services/*/dist \
+		partner-client/build partner-client/dist
 	find . -path ./.git -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +
