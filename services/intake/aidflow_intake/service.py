@@ -3,7 +3,8 @@
 Handles: partner.referral.submit (a partner agency's transfer, on aidflow.inbound);
          followup.rereferral.requested (a family back in hardship: a new case, linked);
          review.opened, decision.recorded, payout.disbursed, plan.opened, followup.case.closed,
-         followup.case.reopened (case progress).
+         followup.case.reopened (case progress); review.deadline.breached (the review is overdue:
+         written into the case's history, its status unchanged).
 Emits:   intake.case.opened (registered), intake.case.accepted (受理, review starts);
          intake.referral.accepted / intake.referral.rejected (answers to the agency, on aidflow.partners);
          intake.rereferral.answered (to follow-up).
@@ -12,14 +13,16 @@ from aidflow_intake import messages  # noqa: F401 - registers intake's error tex
 from aidflow_intake.api import cases_blueprint, leads_blueprint, partners_blueprint
 from aidflow_intake import reporting
 from aidflow_intake.cases import record_progress
-from aidflow_intake.orm import Base
+from aidflow_intake.orm import Base, Case, CaseHistory
 from aidflow_intake.rereferrals import handle_rereferral
 from aidflow_intake.transfers import handle_submission
 from aidflow_shared.contracts.catalogue import (CASE_ACCEPTED, CASE_OPENED, DECISION_RECORDED, PAYOUT_DISBURSED,
                                                 PLAN_OPENED, REFERRAL_ACCEPTED, REFERRAL_REJECTED, REFERRAL_SUBMIT,
                                                 REVIEW_OPENED)
 from aidflow_shared.contracts.followup import CASE_CLOSED, CASE_REOPENED, REREFERRAL_ANSWERED, REREFERRAL_REQUESTED
+from aidflow_shared.contracts.review import REVIEW_DEADLINE_BREACHED
 from aidflow_shared.service import Service
+from aidflow_shared.storage import utcnow
 
 service = Service("intake", metadata=Base.metadata, migrations="aidflow_intake:migrations",
                   title="aidflow intake",
@@ -40,6 +43,15 @@ def review_opened(event, uow):
 def decision_recorded(event, uow):
     record_progress(uow, event.data["case_id"], event.data["outcome"], event.type,
                     note=event.data.get("reason_code"))
+
+
+@service.handles(REVIEW_DEADLINE_BREACHED)
+def review_deadline_breached(event, uow):
+    # Staff see the overdue review on the case; the case's status stays where it is.
+    if uow.session.get(Case, event.data["case_id"]) is None:
+        raise LookupError(f"case {event.data['case_id']} unknown to intake")
+    uow.session.add(CaseHistory(case_id=event.data["case_id"], status="review_overdue", event_type=event.type,
+                                note=f"review due {event.data['due_at']}", at=utcnow()))
 
 
 @service.handles(PAYOUT_DISBURSED)

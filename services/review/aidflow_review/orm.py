@@ -1,9 +1,10 @@
-"""Review's tables: one review per case, its beneficiaries, and the decision with its awards."""
+"""Review's tables: one review per case, its beneficiaries, the proposals with their approvals,
+and the decision with its awards."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from aidflow_shared.storage import UTCDateTime, new_id, new_metadata, utcnow
@@ -33,9 +34,12 @@ class Review(Base):
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why the review clock is paused: the case waits for the applicant (documents to follow).
+    waiting_reason: Mapped[str | None] = mapped_column(String(500))
 
     beneficiaries: Mapped[list["ReviewBeneficiary"]] = relationship(order_by="ReviewBeneficiary.beneficiary_id")
     decision: Mapped["Decision | None"] = relationship(uselist=False)
+    proposals: Mapped[list["Proposal"]] = relationship(order_by="Proposal.proposed_at")
 
 
 class ReviewBeneficiary(Base):
@@ -63,6 +67,15 @@ class Decision(Base):
     explanation: Mapped[str | None] = mapped_column(Text)
     decided_by: Mapped[str] = mapped_column(String(100))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The proposal whose approval chain made this decision (none for decisions made before it).
+    proposal_id: Mapped[str | None] = mapped_column(ForeignKey("proposal.id"))
+    proposed_by: Mapped[str | None] = mapped_column(String(100))
+    joint_aid: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An advance payment (先行救助): paid first, its paperwork completed after.
+    advance: Mapped[bool] = mapped_column(Boolean, default=False)
+    paperwork: Mapped[dict | None] = mapped_column(JSON)
+    paperwork_completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paperwork_completed_by: Mapped[str | None] = mapped_column(String(100))
 
     awards: Mapped[list["Award"]] = relationship(order_by="Award.beneficiary_id")
 
@@ -75,3 +88,56 @@ class Award(Base):
     decision_id: Mapped[str] = mapped_column(ForeignKey("decision.id"), index=True)
     beneficiary_id: Mapped[str] = mapped_column(String(64))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class Proposal(Base):
+    """A handler's proposed decision with its recorded reasoning, waiting for its approvals.
+
+    ``pending`` until its chain of approvals is complete (``approved``: the decision is recorded)
+    or an approver sends it back (``returned``: the handler may propose again).
+    """
+
+    __tablename__ = "proposal"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    review_id: Mapped[str] = mapped_column(ForeignKey("review.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="pending")
+    outcome: Mapped[str] = mapped_column(String(16))
+    advance: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Eligibility as recorded reasoning: the art. 7 situation, every art. 8 exclusion as checked,
+    # the evidence relied on; a rejection's reason code and the explanation owed to the applicant.
+    situation: Mapped[str | None] = mapped_column(String(40))
+    exclusions: Mapped[dict] = mapped_column(JSON, default=dict)
+    evidence: Mapped[list] = mapped_column(JSON, default=list)
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    explanation: Mapped[str | None] = mapped_column(Text)
+    # Amounts per beneficiary with the verdict on each, the cap and what it rests on.
+    awards: Mapped[list] = mapped_column(JSON, default=list)
+    total_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    cap: Mapped[dict | None] = mapped_column(JSON)
+    special_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    joint_aid: Mapped[bool] = mapped_column(Boolean, default=False)
+    joint_aid_with: Mapped[str | None] = mapped_column(String(100))  # the superior procuratorate
+    required_levels: Mapped[list] = mapped_column(JSON, default=list)
+    proposed_by: Mapped[str] = mapped_column(String(100))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    approvals: Mapped[list["Approval"]] = relationship(order_by="Approval.at")
+
+
+class Approval(Base):
+    """One level's verdict on a proposal: approved, or returned to the handler with a note."""
+
+    __tablename__ = "approval"
+    __table_args__ = (UniqueConstraint("proposal_id", "level"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    proposal_id: Mapped[str] = mapped_column(ForeignKey("proposal.id"), index=True)
+    level: Mapped[str] = mapped_column(String(32))
+    verdict: Mapped[str] = mapped_column(String(16))
+    approver: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    # The office meeting's minutes or the superior procuratorate's document number.
+    reference: Mapped[str | None] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

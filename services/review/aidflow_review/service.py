@@ -2,7 +2,8 @@
 
 Handles: intake.case.opened (a review waits for the case's acceptance),
          intake.case.accepted (受理: the review opens, its clock runs).
-Emits:   review.review.opened, review.decision.recorded.
+Emits:   review.review.opened, review.decision.recorded (once a proposal's approvals are complete,
+         or an advance payment is approved), review.deadline.breached (once per overdue review).
 """
 from marshmallow import EXCLUDE
 
@@ -11,10 +12,11 @@ from aidflow_review.api import reviews_blueprint
 from aidflow_review.decisions import open_review, register_review
 from aidflow_review.orm import Base
 from aidflow_shared.contracts.catalogue import CASE_ACCEPTED, CASE_OPENED, DECISION_RECORDED, REVIEW_OPENED
+from aidflow_shared.contracts.review import REVIEW_DEADLINE_BREACHED
 from aidflow_shared.service import Service
 
 service = Service("review", metadata=Base.metadata, migrations="aidflow_review:migrations",
-                  title="aidflow review", emits=[REVIEW_OPENED, DECISION_RECORDED])
+                  title="aidflow review", emits=[REVIEW_OPENED, DECISION_RECORDED], breach=REVIEW_DEADLINE_BREACHED)
 
 
 @service.handles(CASE_OPENED)
