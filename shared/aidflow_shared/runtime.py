@@ -21,6 +21,7 @@ from aidflow_shared.bus.relay import OutboxRelay
 from aidflow_shared.bus.topology import build_topology
 from aidflow_shared.bus.transport import Delivery, Transport, TransportError
 from aidflow_shared.envelope import MessageRejected, parse
+from aidflow_shared import faults
 from aidflow_shared.metrics import BusMetrics
 from aidflow_shared.migrations import upgrade
 from aidflow_shared.policy import load_policy
@@ -188,6 +189,7 @@ class ServiceRuntime:
                     if not uow.claim_inbox(self.queue, envelope.id, envelope.type):
                         return False
                     handler(envelope, uow)
+                    faults.before_commit(envelope.type)  # off unless the fault-injection suite sets it
                     uow.commit()
                     return True
             except IntegrityError:
