@@ -24,15 +24,16 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time as clock_time, timedelta, timezone
+from datetime import date, datetime, time as clock_time, timedelta, timezone
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import case, func, insert, literal_column, select, update
+from sqlalchemy import (Boolean, Column, Date, Integer, MetaData, String, Table, bindparam, case, func, insert,
+                        literal_column, select, text, update)
 
 from aidflow_shared.calendar import BEIJING, Deadline, WorkingCalendar
 from aidflow_shared.policy import Policy
-from aidflow_shared.storage import Database, UnitOfWork, utcnow
+from aidflow_shared.storage import Database, UnitOfWork, UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -224,27 +225,90 @@ class DeadlineClocks:
                 announced += 1
         return announced
 
-    def recompute(self, unit_of_work, batch: int = 1000) -> int:
-        """Move every open deadline computed by another calendar; returns how many changed."""
-        t = self.table
+    def recompute(self, unit_of_work=None, batch: int = 50_000) -> int:
+        """Move every open deadline computed by another calendar; returns how many changed.
+
+        Set-based, not clock by clock: a schedule depends only on the Beijing day a clock
+        started, its days (allowance plus pauses) and its unit, so each distinct combination
+        among the stale clocks is computed once with the calendar, loaded into a temporary
+        table, and the clocks are moved by joined statements, ``batch`` clocks per
+        transaction. Each moved clock whose due date or provisional flag changed gets its
+        ``recomputed`` change row, written in the same transaction as the move. On PostgreSQL
+        the batch is claimed ``FOR UPDATE SKIP LOCKED``: two instances starting at once share
+        the clocks instead of recording a change twice.
+
+        ``unit_of_work`` is accepted for the callers that pass it; the recompute opens its own
+        transactions on the database.
+        """
         changed = 0
-        while True:
-            with unit_of_work() as uow:
-                rows = uow.session.execute(select(t).where(t.c.status != "stopped", t.c.calendar != self.calendar.fingerprint)
-                                           .limit(batch)).mappings().all()
-                if not rows:
-                    return changed
-                now = utcnow()
-                for clock in rows:
-                    plan = self.schedule(clock["started_at"], clock["allowance"] + clock["extension"], clock["unit"])
-                    uow.session.execute(update(t).where(t.c.id == clock["id"]).values(
-                        due_at=plan.due_at, warning_at=plan.warning_at, critical_at=plan.critical_at,
-                        provisional=plan.provisional, calendar=plan.calendar))
-                    if plan.due_at != clock["due_at"] or plan.provisional != clock["provisional"]:
-                        self._record(uow, clock["id"], "recomputed", now, plan.due_at, plan.provisional,
-                                     f"calendar {clock['calendar']} -> {plan.calendar}")
-                        changed += 1
-                uow.commit()
+        fingerprint = self.calendar.fingerprint
+        with self.db.writer.connect() as conn:
+            _RecomputeTables.create(conn)
+            conn.commit()
+            try:
+                while True:
+                    with conn.begin():
+                        combos = conn.execute(text(
+                            f"SELECT DISTINCT {self._start_day('c')}, c.allowance + c.extension, c.unit "
+                            "FROM deadline_clock c WHERE c.status <> 'stopped' AND c.calendar <> :fp"),
+                            {"fp": fingerprint}).all()
+                        if not combos:
+                            return changed
+                        conn.execute(_RecomputeTables.plan.delete())
+                        conn.execute(insert(_RecomputeTables.plan), [self._plan_row(*combo) for combo in combos])
+                        _RecomputeTables.analyze(conn, _RecomputeTables.plan)
+                    moved_in_pass = 0
+                    while True:
+                        with conn.begin():
+                            moved, recorded = self._recompute_batch(conn, fingerprint, batch)
+                        changed += recorded
+                        moved_in_pass += moved
+                        if moved == 0:
+                            break
+                    if moved_in_pass == 0:  # what is left is locked: another instance is moving it
+                        return changed
+            finally:
+                _RecomputeTables.drop(conn)
+                conn.commit()
+
+    def _start_day(self, alias: str) -> str:
+        """SQL for the Beijing day a clock started (China keeps UTC+8 all year since 1991)."""
+        if self.db.dialect == "postgresql":
+            return f"CAST(({alias}.started_at AT TIME ZONE 'Asia/Shanghai') AS DATE)"
+        return f"date({alias}.started_at, '+8 hours')"
+
+    def _plan_row(self, start_day, days: int, unit: str) -> dict:
+        if isinstance(start_day, str):
+            start_day = date.fromisoformat(start_day)
+        # Noon Beijing time on the start day: only the day counts for every schedule but the
+        # too-short warning and critical marks, which fall on the clock's own start (NULL here).
+        started_at = datetime.combine(start_day, clock_time(12), BEIJING)
+        plan = self.schedule(started_at, days, unit)
+        return dict(start_day=start_day, days=days, unit=unit, due_at=plan.due_at,
+                    warning_at=None if plan.warning_at == started_at else plan.warning_at,
+                    critical_at=None if plan.critical_at == started_at else plan.critical_at,
+                    provisional=plan.provisional)
+
+    def _recompute_batch(self, conn, fingerprint: str, batch: int) -> tuple[int, int]:
+        lock = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
+        conn.execute(text("DELETE FROM aidflow_recompute_batch"))
+        conn.execute(text("INSERT INTO aidflow_recompute_batch (id) SELECT c.id FROM deadline_clock c "
+                          f"WHERE c.status <> 'stopped' AND c.calendar <> :fp LIMIT :batch{lock}"),
+                     {"fp": fingerprint, "batch": batch})
+        _RecomputeTables.analyze(conn, _RecomputeTables.batch)
+        joined = (f"aidflow_recompute_batch b, aidflow_recompute_plan p WHERE c.id = b.id "
+                  f"AND p.start_day = {self._start_day('c')} AND p.days = c.allowance + c.extension "
+                  "AND p.unit = c.unit")
+        recorded = conn.execute(text(
+            "INSERT INTO deadline_change (clock_id, kind, at, due_at, provisional, reason) "
+            "SELECT c.id, 'recomputed', :now, p.due_at, p.provisional, 'calendar ' || c.calendar || ' -> ' || :fp "
+            f"FROM deadline_clock c, {joined} AND (c.due_at <> p.due_at OR c.provisional <> p.provisional)"
+        ).bindparams(bindparam("now", type_=UTCDateTime())), {"now": utcnow(), "fp": fingerprint}).rowcount
+        moved = conn.execute(text(
+            "UPDATE deadline_clock AS c SET due_at = p.due_at, warning_at = COALESCE(p.warning_at, c.started_at), "
+            "critical_at = COALESCE(p.critical_at, c.started_at), provisional = p.provisional, calendar = :fp "
+            f"FROM {joined}"), {"fp": fingerprint}).rowcount
+        return moved, recorded
 
     def run_scanner(self, unit_of_work, stop: threading.Event, interval: float) -> None:
         """Scan for breaches every ``interval`` seconds until ``stop`` is set."""
@@ -254,6 +318,35 @@ class DeadlineClocks:
             except Exception:  # the database is away: the next round tries again
                 log.warning("deadline scan failed; will retry", exc_info=True)
             stop.wait(interval)
+
+
+class _RecomputeTables:
+    """Temporary tables of one recompute: the schedule of each combination, the clocks of a batch."""
+
+    metadata = MetaData()
+    plan = Table("aidflow_recompute_plan", metadata,
+                 Column("start_day", Date, primary_key=True), Column("days", Integer, primary_key=True),
+                 Column("unit", String(16), primary_key=True), Column("due_at", UTCDateTime(), nullable=False),
+                 Column("warning_at", UTCDateTime()), Column("critical_at", UTCDateTime()),
+                 Column("provisional", Boolean, nullable=False), prefixes=["TEMPORARY"])
+    batch = Table("aidflow_recompute_batch", metadata, Column("id", String(36), primary_key=True),
+                  prefixes=["TEMPORARY"])
+
+    @classmethod
+    def create(cls, conn) -> None:
+        cls.drop(conn)
+        cls.metadata.create_all(conn)
+
+    @staticmethod
+    def analyze(conn, table) -> None:
+        """Give the planner the temporary table's size: joined blind, PostgreSQL loops over it."""
+        conn.execute(text(f"ANALYZE {table.name}"))
+
+    @classmethod
+    def drop(cls, conn) -> None:
+        schema = "pg_temp" if conn.dialect.name == "postgresql" else "temp"
+        for table in (cls.batch, cls.plan):
+            conn.execute(text(f"DROP TABLE IF EXISTS {schema}.{table.name}"))
 
 
 class _OpenClocks:
