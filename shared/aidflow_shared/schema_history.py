@@ -102,3 +102,51 @@ def drop_deadline_tables_v1() -> None:
     op.drop_index("ix_deadline_clock_open", table_name="deadline_clock")
     op.drop_index("ix_deadline_clock_case", table_name="deadline_clock")
     op.drop_table("deadline_clock")
+
+
+# Refuses UPDATE and DELETE on the audit log: it is appended to, never changed.
+_AUDIT_PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only: % refused', TG_OP;
+END
+$$
+"""
+
+
+def create_audit_log_v1() -> None:
+    """The service's append-only, hash-chained audit log (see ``aidflow_shared.audit``)."""
+    op.create_table(
+        "audit_log",
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False, nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("actor", sa.String(length=128), nullable=False),
+        sa.Column("actor_roles", sa.String(length=255), nullable=False),
+        sa.Column("actor_agency", sa.String(length=64), nullable=True),
+        sa.Column("action", sa.String(length=255), nullable=False),
+        sa.Column("target_type", sa.String(length=32), nullable=True),
+        sa.Column("target_id", sa.String(length=64), nullable=True),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column("pii", sa.Boolean(), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_log")),
+    )
+    op.create_index("ix_audit_log_target", "audit_log", ["target_id"], unique=False)
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_AUDIT_PG_FUNCTION)
+        op.execute("CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()")
+    else:
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(f"CREATE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log "
+                       f"BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: {verb} refused'); END")
+
+
+def drop_audit_log_v1() -> None:
+    op.drop_index("ix_audit_log_target", table_name="audit_log")
+    op.drop_table("audit_log")  # its triggers go with it
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
