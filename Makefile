@@ -12,9 +12,13 @@ INSTALL_INPUTS := pyproject.toml shared/pyproject.toml \
 	$(foreach s,$(SERVICES),services/$(s)/pyproject.toml) partner-client/pyproject.toml \
 	constraints.txt requirements-dev.txt
 PYTEST_ARGS ?=
+# The official AsyncAPI parser, which the tests run on the published message contract.
+TOOLS := tools/contract
+TOOLS_STAMP := $(TOOLS)/node_modules/.installed
+CONTRACT := docs/contract
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run demo test test-unit bench clean
+.PHONY: help venv tools run demo test test-unit contract bench clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,23 +40,38 @@ $(STAMP): $(INSTALL_INPUTS)
 		-e shared $(foreach s,$(SERVICES),-e services/$(s)) -e partner-client -e . -r requirements-dev.txt
 	@touch $@
 
+tools: $(TOOLS_STAMP) ## Install the contract validator (Node.js packages pinned in tools/contract)
+
+# Without npm the tests that need the parser skip, and fail under CI=true.
+$(TOOLS_STAMP): $(TOOLS)/package.json $(TOOLS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		echo "npm ci --prefix $(TOOLS)"; \
+		npm ci --prefix $(TOOLS) --no-audit --no-fund --ignore-scripts && touch $@; \
+	else \
+		echo "npm not found: the AsyncAPI document cannot be validated; install Node.js 18 or newer" >&2; \
+	fi
+
 run: venv ## Run all four services in one process (embedded: SQLite, no servers)
 	$(BIN)/aidflow run
 
 demo: venv ## Feed demo referrals into a running system
 	$(BIN)/aidflow demo
 
-test: venv ## Run the whole test suite
+test: venv tools ## Run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-unit: venv ## Run the unit tests only
+test-unit: venv tools ## Run the unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+contract: venv ## Regenerate the published message contract in docs/contract after changing a message type
+	$(BIN)/python -m aidflow_shared.asyncapi --output $(CONTRACT)/asyncapi.yaml
+	$(BIN)/python -m aidflow_shared.contracts.compat --snapshot $(CONTRACT)/snapshot.json --update
 
 bench: venv ## Measure the referral-to-payout pipeline
 	$(BIN)/python bench/pipeline.py
 
 clean: ## Remove .venv, data/ and every build and test cache
-	rm -rf $(VENV) data .pytest_cache .hypothesis \
+	rm -rf $(VENV) $(TOOLS)/node_modules data .pytest_cache .hypothesis \
 		build dist shared/build shared/dist services/*/build services/*/dist \
 		partner-client/build partner-client/dist
 	find . -path ./.git -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +

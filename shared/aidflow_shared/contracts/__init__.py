@@ -4,11 +4,17 @@ One registry is the single source of truth for what travels on the bus: the serv
 with it on both sides, the topology is derived from it, and the published contract for partner
 agencies is generated from it. A type that is not registered here is never guessed at: a
 consumer parks it.
+
+Versions: a change that would break a published type is a new version registered beside the
+old one (``...v2`` next to ``...v1``). The old one is then registered ``deprecated`` with a
+``sunset`` date and the version that ``superseded_by`` it; until the sunset its producer emits
+both and its consumers move to the new one (see docs/contract.md).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 
 from marshmallow import Schema
 
@@ -40,6 +46,14 @@ class MessageType:
     # A command whose sender must get an answer naming each bad field: its payload is validated
     # by the handler, which replies, instead of being parked by the envelope check.
     answers_invalid: bool = False
+    # For a deprecated version: the last day it is emitted, and the version that replaces it.
+    sunset: date | None = None
+    superseded_by: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The type without its version: what every version of one message shares."""
+        return _TYPE_RE.match(self.type).group("name")
 
     @property
     def short(self) -> str:
@@ -75,15 +89,25 @@ class Registry:
 
     def register(self, type: str, schema: type[Schema], *, exchange: str, summary: str,
                  producer: str, consumers: tuple[str, ...] = (), deprecated: bool = False,
-                 answers_invalid: bool = False) -> MessageType:
+                 answers_invalid: bool = False, sunset: date | None = None,
+                 superseded_by: str | None = None) -> MessageType:
         if not _TYPE_RE.match(type):
             raise ValueError(f"{type!r} is not org.aidflow.<name>.v<N>")
         if exchange not in EXCHANGES:
             raise ValueError(f"unknown exchange {exchange!r}")
         if type in self.types:
             raise ValueError(f"{type} registered twice")
+        if (sunset is not None or superseded_by is not None) and not deprecated:
+            raise ValueError(f"{type}: a sunset or a successor only goes with deprecated=True")
+        if deprecated and (sunset is None or superseded_by is None):
+            raise ValueError(f"{type}: a deprecated version needs its sunset date and the version superseding it")
         message_type = MessageType(type, schema, exchange, summary, producer, tuple(consumers), deprecated,
-                                   answers_invalid)
+                                   answers_invalid, sunset, superseded_by)
+        if superseded_by is not None:
+            successor = _TYPE_RE.match(superseded_by)
+            if not successor or successor.group("name") != message_type.name \
+                    or int(successor.group("version")) <= message_type.version:
+                raise ValueError(f"{type} can only be superseded by a later version of itself, not {superseded_by}")
         self.types[type] = message_type
         return message_type
 
@@ -98,6 +122,25 @@ class Registry:
 
     def consumed_by(self, service: str) -> list[MessageType]:
         return [t for t in self.types.values() if service in t.consumers]
+
+    def versions(self, name: str) -> list[MessageType]:
+        """Every registered version of one message (``intake.case.accepted``), oldest first."""
+        return sorted((t for t in self.types.values() if t.name == name), key=lambda t: t.version)
+
+    def flowing(self, type: str, on: date) -> list[MessageType]:
+        """What a producer emits for ``type`` on a day: the type itself and, while their sunset has
+        not passed, the deprecated versions it supersedes, so consumers of either keep working."""
+        current = self.get(type)
+        older = [t for t in self.versions(current.name)
+                 if t.version < current.version and t.deprecated and t.sunset >= on]
+        return [current, *older]
+
+    def check(self) -> None:
+        """Every successor named by a deprecated version is registered."""
+        for message_type in self.types.values():
+            if message_type.superseded_by is not None and message_type.superseded_by not in self.types:
+                raise ValueError(f"{message_type.type} is superseded by {message_type.superseded_by}, "
+                                 "which is not registered")
 
 
 registry = Registry()
