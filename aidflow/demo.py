@@ -3,7 +3,8 @@
 The feeder plays three roles over the public HTTP APIs, with tokens it mints from the same
 secret the services use: an intake clerk submitting referrals (ex officio from every stage of
 criminal work, transfers from the poverty-alleviation bureau, written and oral applications)
-with their documents and accepting them (受理), a reviewer deciding them, and a finance officer
+with their documents and accepting them (受理), a reviewer proposing each decision with its
+reasoning and the department head and chief procurator approving it, and a finance officer
 making sure the year's fund holds money. It prints each case's progress as intake learns it
 from the other services' events.
 """
@@ -16,6 +17,7 @@ from datetime import date, timedelta
 
 import requests
 
+from aidflow.reviewing import DECIDING_ROLES, approved_proposal, decide, rejected_proposal
 from aidflow_intake.checklist import complete_file
 from aidflow_intake.identity import check_character
 from aidflow_shared.auth import mint_token
@@ -82,7 +84,7 @@ class Client:
         self.base = {name: f"http://{s.http_host}:{s.http_port}/api/v1" for name, s in settings.items()}
         s = settings["intake"]
         self.tokens = {role: mint_token(s, f"demo-{role}", [role], "procuratorate", ttl=timedelta(hours=2))
-                       for role in ("intake_clerk", "reviewer", "finance_officer")}
+                       for role in ("intake_clerk", "finance_officer") + DECIDING_ROLES}
         self.http = requests.Session()
 
     def call(self, method: str, service: str, path: str, role: str, **kw):
@@ -109,14 +111,16 @@ def ensure_fund(client: Client, amount_fen: int) -> None:
 def review_pending(client: Client, rng: random.Random, reject_share: float) -> int:
     decided = 0
     for review in client.call("GET", "review", "/reviews?status=open&limit=100", "reviewer")["items"]:
+        if review["proposals"] and review["proposals"][-1]["status"] == "pending":
+            continue  # proposed on an earlier round, waiting for its approvals
         if rng.random() < reject_share:
-            decision = {"outcome": "rejected", "reason_code": "excluded_already_compensated",
-                        "explanation": "已获得赔偿，不符合救助条件。"}
+            proposal = rejected_proposal(explanation="已获得赔偿，不符合救助条件。")
         else:
-            decision = {"outcome": "approved", "awards": [
+            proposal = approved_proposal([
                 {"beneficiary_id": b["beneficiary_id"], "amount_fen": rng.randrange(3_000, 40_001, 500) * 100}
-                for b in review["beneficiaries"]]}
-        client.call("POST", "review", f"/reviews/{review['review_id']}/decision", "reviewer", json=decision)
+                for b in review["beneficiaries"]])
+        decide(lambda path, role, body: client.call("POST", "review", path, role, json=body),
+               review["review_id"], proposal)
         decided += 1
     return decided
 

@@ -11,8 +11,9 @@ One round of the pipeline:
    waited on through ``/readyz``;
 3. a fund opened and allocated over payout's API, as a finance officer;
 4. N referrals POSTed to intake by ``--clients`` threads; the bench plays the reviewer: it taps
-   ``review.review.opened.v1`` on ``aidflow.events`` with its own exclusive queue and POSTs an
-   approval to review's API for each; it taps ``followup.plan.opened.v1`` to stamp each case's
+   ``review.review.opened.v1`` on ``aidflow.events`` with its own exclusive queue and, for each,
+   POSTs a reviewer's proposal and the department head's and chief procurator's approvals to
+   review's API; it taps ``followup.plan.opened.v1`` to stamp each case's
    end (correlated by the CloudEvents ``subject``, the case id). The other events of the chain
    are tapped too, for a per-stage breakdown (``--no-stages`` turns that off).
 
@@ -140,9 +141,10 @@ class Vhost:
 class Databases:
     """One fresh database per service: PostgreSQL databases, or SQLite files in ``workdir``."""
 
-    def __init__(self, admin_url: str | None, workdir: Path):
+    def __init__(self, admin_url: str | None, workdir: Path, services: tuple[str, ...] = SERVICES):
         self.admin_url = admin_url
         self.workdir = workdir
+        self.services = services
         self.created: list[str] = []
         self.urls: dict[str, str] = {}
 
@@ -158,7 +160,7 @@ class Databases:
 
     def __enter__(self) -> "Databases":
         if self.admin_url is None:
-            self.urls = {svc: f"sqlite:///{self.workdir / (svc + '.sqlite3')}" for svc in SERVICES}
+            self.urls = {svc: f"sqlite:///{self.workdir / (svc + '.sqlite3')}" for svc in self.services}
             return self
         label = uuid.uuid4().hex[:8]
         try:
@@ -166,7 +168,7 @@ class Databases:
         except Exception as exc:
             raise BenchError(f"PostgreSQL not reachable at {self.admin_url}: {exc}") from None
         with conn:
-            for svc in SERVICES:
+            for svc in self.services:
                 name = f"aidflow_bench_{label}_{svc}"
                 conn.execute(f'CREATE DATABASE "{name}"')
                 self.created.append(name)
@@ -521,7 +523,7 @@ def tokens(secret: str) -> dict[str, str]:
     from aidflow_shared.settings import Settings
     settings = Settings(service="intake", jwt_secret=secret)
     return {role: mint_token(settings, f"bench-{role}", [role], "procuratorate", ttl=timedelta(hours=4))
-            for role in ("intake_clerk", "reviewer", "finance_officer")}
+            for role in ("intake_clerk", "reviewer", "department_head", "chief_procurator", "finance_officer")}
 
 
 def open_fund(system: System, token: str, amount_fen: int) -> None:
@@ -574,10 +576,17 @@ def _load(args, system: System, amqp_url: str, roles: dict[str, str], meter: Cpu
     tap = Tap(amqp_url, keys, lambda case_id, review_id, _: reviews.put((case_id, review_id)))
     tap.start()
 
+    from aidflow.reviewing import DECIDING_ROLES, approved_proposal, decide
     clerk = Http(roles["intake_clerk"])
-    reviewer = Http(roles["reviewer"])
+    deciders = {role: Http(roles[role]) for role in DECIDING_ROLES}
     referrals_url = system.url("intake") + "/api/v1/referrals"
-    reviews_url = system.url("review") + "/api/v1/reviews"
+    review_api = system.url("review") + "/api/v1"
+
+    def post_review(path: str, role: str, body: dict) -> dict:
+        response = deciders[role].post(review_api + path, body)
+        if response.status_code != 201:
+            raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
+        return response.json()
     next_n = iter(range(n))
     next_lock = threading.Lock()
     interval = 1.0 / args.rate if args.rate else 0.0
@@ -621,19 +630,14 @@ def _load(args, system: System, amqp_url: str, roles: dict[str, str], meter: Cpu
                 record = cases.get(case_id)
             if record is None:
                 continue
-            decision = {"outcome": "approved",
-                        "awards": [{"beneficiary_id": b, "amount_fen": AWARD_FEN} for b in record.beneficiaries]}
+            proposal = approved_proposal([{"beneficiary_id": b, "amount_fen": AWARD_FEN} for b in record.beneficiaries])
             start = time.time()
-            try:
-                response = reviewer.post(f"{reviews_url}/{review_id}/decision", decision)
-            except requests.RequestException as exc:
+            try:  # the reviewer's proposal, then the approvals its amount needs
+                decide(post_review, review_id, proposal)
+            except (requests.RequestException, RuntimeError) as exc:
                 errors.append(f"decision {review_id}: {exc.__class__.__name__}: {exc}")
                 continue
-            end = time.time()
-            if response.status_code != 201:
-                errors.append(f"decision {review_id}: {response.status_code} {response.text[:200]}")
-                continue
-            record.decision_start, record.decision_end = start, end
+            record.decision_start, record.decision_end = start, time.time()
 
     clients = [threading.Thread(target=submit, name=f"client-{i}", daemon=True) for i in range(args.clients)]
     reviewers = [threading.Thread(target=review, name=f"reviewer-{i}", daemon=True) for i in range(args.reviewers)]

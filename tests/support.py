@@ -6,6 +6,7 @@ import time
 from datetime import date, timedelta
 
 from aidflow.embedded import System
+from aidflow.reviewing import approve_chain, approved_proposal, decide, rejected_proposal  # noqa: F401
 from aidflow_intake.checklist import complete_file
 from aidflow_intake.identity import check_character
 from aidflow_intake.settings import PII_KEY_VARIABLE
@@ -39,8 +40,9 @@ class Running:
         self.runtimes = system.runtimes
         self.clients = {name: rt.create_app().test_client() for name, rt in system.runtimes.items()}
 
-    def call(self, method: str, service: str, path: str, role: str, *, agency: str | None = "procuratorate", **kw):
-        token = mint_token(self.runtimes[service].settings, f"test-{role}", [role], agency,
+    def call(self, method: str, service: str, path: str, role: str, *, agency: str | None = "procuratorate",
+             subject: str | None = None, **kw):
+        token = mint_token(self.runtimes[service].settings, subject or f"test-{role}", [role], agency,
                            ttl=timedelta(minutes=10))
         return self.clients[service].open(path, method=method, headers={"Authorization": f"Bearer {token}"}, **kw)
 
@@ -62,10 +64,20 @@ class Running:
             return items[0] if items and items[0]["status"] != "awaiting_acceptance" else None
         return wait_until(find, timeout, f"review of case {case_id}")
 
-    def approve(self, review: dict, amount_fen: int = 20_000_00):
+    def approve(self, review: dict, amount_fen: int = 20_000_00, **proposal):
+        """Propose an award of ``amount_fen`` to each beneficiary and approve it up the chain."""
         awards = [{"beneficiary_id": b["beneficiary_id"], "amount_fen": amount_fen} for b in review["beneficiaries"]]
-        response = self.call("POST", "review", f"/api/v1/reviews/{review['review_id']}/decision", "reviewer",
-                             json={"outcome": "approved", "awards": awards})
+        return self.decide(review, approved_proposal(awards, **proposal))
+
+    def decide(self, review: dict, proposal: dict) -> dict:
+        """The reviewer's proposal, then every approval it needs: the review as decided."""
+        decided = decide(self.post_review, review["review_id"], proposal)
+        assert decided["status"] == "decided", decided
+        return decided
+
+    def post_review(self, path: str, role: str, body: dict) -> dict:
+        """POST to review's API as ``role``, expecting 201."""
+        response = self.call("POST", "review", f"/api/v1{path}", role, json=body)
         assert response.status_code == 201, response.get_json()
         return response.get_json()
 

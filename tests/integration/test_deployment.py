@@ -204,9 +204,7 @@ def drive_cases_to_followup(replicas: list[Api]) -> None:
             items = reader.call("GET", "review", f"/api/v1/reviews?case_id={case['case_id']}", "reviewer")["items"]
             return [r for r in items if r["status"] == "open"]
         review = wait_until(open_review, 60, "the review to open (the case accepted)")[0]
-        awards = [{"beneficiary_id": b["beneficiary_id"], "amount_fen": 9_000_00} for b in review["beneficiaries"]]
-        decider.call("POST", "review", f"/api/v1/reviews/{review['review_id']}/decision", "reviewer",
-                     json={"outcome": "approved", "awards": awards})
+        decider.approve(review, 9_000_00)
     for case in cases:
         wait_until(lambda: first.call("GET", "intake", f"/api/v1/cases/{case['case_id']}",
                                       "intake_clerk")["status"] == "in_followup", 90, "the case to reach follow-up")

@@ -20,13 +20,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from aidflow.reviewing import DECIDING_ROLES
 from aidflow_followup.settings import CONTACT_KEY_VARIABLE
 from aidflow_intake.settings import PII_KEY_VARIABLE
 from aidflow_payout.settings import PAYEE_KEY_VARIABLE
 from aidflow_shared.auth import mint_token
 from aidflow_shared.settings import SERVICES, Settings
 from aidflow_shared.vault import new_key
-from support import TEST_PII_KEY, TEST_SECRET, referral, wait_until
+from support import TEST_PII_KEY, TEST_SECRET, approved_proposal, decide, referral, wait_until
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -103,7 +104,7 @@ class Api:
         settings = Settings.from_env("intake", env)
         self.ports = {name: int(env[f"AIDFLOW_{name.upper()}_PORT"]) for name in SERVICES}
         self.tokens = {role: mint_token(settings, f"test-{role}", [role], "procuratorate", ttl=timedelta(minutes=30))
-                       for role in ("intake_clerk", "reviewer", "finance_officer", "followup_worker")}
+                       for role in ("intake_clerk", "finance_officer", "followup_worker") + DECIDING_ROLES}
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -113,6 +114,12 @@ class Api:
                                     headers={"Authorization": f"Bearer {self.tokens[role]}"}, **kw)
         assert response.status_code < 400, response.text
         return response.json()
+
+    def approve(self, review: dict, amount_fen: int) -> dict:
+        """The reviewer's proposal to award ``amount_fen`` to each beneficiary, and its approvals."""
+        awards = [{"beneficiary_id": b["beneficiary_id"], "amount_fen": amount_fen} for b in review["beneficiaries"]]
+        return decide(lambda path, role, body: self.call("POST", "review", "/api/v1" + path, role, json=body),
+                      review["review_id"], approved_proposal(awards))
 
 
 def test_one_process_per_role_and_service_on_rabbitmq_and_postgresql(tmp_path, broker, pg_database):
@@ -145,9 +152,7 @@ def test_one_process_per_role_and_service_on_rabbitmq_and_postgresql(tmp_path, b
         case = api.call("POST", "intake", "/api/v1/referrals", "intake_clerk", json=referral(1))
         review = wait_until(lambda: api.call("GET", "review", f"/api/v1/reviews?case_id={case['case_id']}&status=open",
                                              "reviewer")["items"], 60, "the review, open once accepted")[0]
-        api.call("POST", "review", f"/api/v1/reviews/{review['review_id']}/decision", "reviewer", json={
-            "outcome": "approved",
-            "awards": [{"beneficiary_id": b["beneficiary_id"], "amount_fen": 9_000_00} for b in review["beneficiaries"]]})
+        api.approve(review, 9_000_00)
         wait_until(lambda: api.call("GET", "followup", f"/api/v1/plans?case_id={case['case_id']}",
                                     "followup_worker")["items"], 60, "the plan")
         wait_until(lambda: api.call("GET", "intake", f"/api/v1/cases/{case['case_id']}",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from support import referral, settings_for, start_system, wait_until
+from support import referral, rejected_proposal, settings_for, start_system, wait_until
 
 
 def run_one_case(system, n: int = 1) -> str:
@@ -61,12 +61,10 @@ def test_rejected_case_is_closed_without_payout(tmp_path):
     try:
         case = system.refer(3)
         review = system.open_review(case["case_id"])
-        response = system.call("POST", "review", f"/api/v1/reviews/{review['review_id']}/decision", "reviewer",
-                               json={"outcome": "rejected", "reason_code": "excluded_already_compensated"})
-        assert response.status_code == 201
+        system.decide(review, rejected_proposal())
         wait_until(lambda: system.case_status(case["case_id"]) == "rejected", what="intake to learn the rejection")
-        again = system.call("POST", "review", f"/api/v1/reviews/{review['review_id']}/decision", "reviewer",
-                            json={"outcome": "rejected", "reason_code": "other"})
+        again = system.call("POST", "review", f"/api/v1/reviews/{review['review_id']}/proposal", "reviewer",
+                            json=rejected_proposal(reason_code="other"))
         assert again.status_code == 409 and again.get_json()["error"]["code"] == "already_decided"
         assert system.call("GET", "payout", "/api/v1/payouts", "finance_officer").get_json()["total"] == 0
     finally:

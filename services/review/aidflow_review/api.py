@@ -1,24 +1,32 @@
-"""Review's HTTP API: the reviews waiting for a decision, and recording decisions."""
+"""Review's HTTP API: the review queue; proposals, their approvals and the decision; pausing the
+clock while the case waits for the applicant; advance payments' paperwork."""
 from __future__ import annotations
 
 from flask import Blueprint, request
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from aidflow_review.decisions import DecisionRefused, record_decision
-from aidflow_review.orm import Decision, Review
-from aidflow_review.schemas import DecisionIn, ReviewListOut, ReviewOut
+from aidflow_review.decisions import DecisionRefused, check_open
+from aidflow_review.orm import Decision, Proposal, Review
+from aidflow_review.proposals import approve, complete_paperwork, propose
+from aidflow_review.schemas import (AdvanceListOut, ApprovalIn, PaperworkIn, PauseIn, ProposalIn, ResumeIn,
+                                    ReviewListOut, ReviewOut)
+from aidflow_shared.deadlines import ClockError
 from aidflow_shared.http.auth import current_principal, require
 from aidflow_shared.http.errors import ApiError, load_json
 from aidflow_shared.http.openapi import doc
 from aidflow_shared.http.params import page
+from aidflow_shared.storage import utcnow
 
 READERS = ("reviewer", "department_head", "chief_procurator", "auditor")
-DECIDERS = ("reviewer", "department_head", "chief_procurator")
+HANDLERS = ("reviewer",)  # the handler (承办人) proposes, pauses and completes paperwork
+APPROVERS = ("department_head", "chief_procurator")
 
 
 def _with_details(query):
     return query.options(selectinload(Review.beneficiaries),
+                         selectinload(Review.proposals).selectinload(Proposal.approvals),
                          selectinload(Review.decision).selectinload(Decision.awards))
 
 
@@ -29,20 +37,22 @@ def reviews_blueprint(runtime) -> Blueprint:
     @require(*READERS)
     @doc(response=ReviewListOut, tags=["reviews"])
     def list_reviews():
-        """List reviews, oldest first; filter by ``status`` and ``case_id``.
+        """The review queue: urgent-medical cases first (the green channel), then least time left;
+        filter by ``status`` and ``case_id``. A paused review shows band ``paused`` and why.
 
         A review is ``awaiting_acceptance`` until its case is accepted (受理), then ``open`` until
-        ``decided``; only an open review takes a decision.
+        ``decided``; only an open review takes a proposal.
         """
         limit, offset = page()
         clocks = runtime.clocks.table
-        # The review queue: least time left first (urgent-medical cases have the shortest
-        # deadlines, so they lead), then reviews without a running clock, oldest first.
+        # The review queue: urgent-medical cases lead whatever their deadlines, then least time
+        # left, then reviews without a clock, oldest first.
         query = select(Review).outerjoin(clocks, (clocks.c.stage == "review") & (clocks.c.subject_id == Review.id))
         for name in ("status", "case_id"):
             if request.args.get(name):
                 query = query.where(getattr(Review, name) == request.args[name])
-        order = (clocks.c.due_at.is_(None), clocks.c.due_at, Review.opened_at)
+        urgent_first = case((Review.track == "urgent_medical", 0), else_=1)
+        order = (urgent_first, clocks.c.due_at.is_(None), clocks.c.due_at, Review.opened_at)
         with runtime.db.sessions() as session:
             total = session.scalar(select(func.count()).select_from(query.subquery()))
             items = session.scalars(_with_details(query).order_by(*order).limit(limit).offset(offset)).all()
@@ -61,12 +71,8 @@ def reviews_blueprint(runtime) -> Blueprint:
             _attach_deadlines(runtime, session, [review])
             return ReviewOut().dump(review)
 
-    @bp.post("/reviews/<review_id>/decision")
-    @require(*DECIDERS)
-    @doc(request=DecisionIn, response=ReviewOut, status=201, tags=["reviews"])
-    def decide(review_id: str):
-        """Record the decision: approved with an award per beneficiary, or rejected with a reason."""
-        body = load_json(DecisionIn)
+    def change(review_id: str, work, status: int = 200):
+        """Run ``work(uow, review, now)`` on the review, locked, and answer with the review."""
         with runtime.unit_of_work() as uow:
             query = _with_details(select(Review).where(Review.id == review_id))
             if runtime.db.dialect == "postgresql":
@@ -75,12 +81,110 @@ def reviews_blueprint(runtime) -> Blueprint:
             if review is None:
                 raise ApiError(404, "not_found")
             try:
-                record_decision(uow, review, body, decided_by=current_principal().subject)
+                work(uow, review, utcnow())
             except DecisionRefused as refused:
                 raise ApiError(refused.status, refused.code, refused.fields) from None
-            uow.commit()
+            try:
+                uow.commit()
+            except IntegrityError:  # another approver signed this level a moment ago
+                raise ApiError(409, "conflict") from None
         with runtime.db.sessions() as session:
-            return ReviewOut().dump(session.scalars(_with_details(select(Review).where(Review.id == review_id))).one()), 201
+            review = session.scalars(_with_details(select(Review).where(Review.id == review_id))).one()
+            _attach_deadlines(runtime, session, [review])
+            return ReviewOut().dump(review), status
+
+    @bp.post("/reviews/<review_id>/proposal")
+    @require(*HANDLERS)
+    @doc(request=ProposalIn, response=ReviewOut, status=201, tags=["reviews"])
+    def propose_decision(review_id: str):
+        """The handler's proposal: eligibility reasoning (art. 7 situation, art. 8 exclusions checked,
+        evidence), the outcome and an amount per beneficiary; checked against the cap, it waits for
+        the approvals its amount needs. ``advance: true`` on an urgent-medical case: the green channel."""
+        body = load_json(ProposalIn)
+        subject = current_principal().subject
+        return change(review_id, lambda uow, review, now: propose(uow, review, body, proposer=subject,
+                                                                  rules=runtime.review_rules, now=now), 201)
+
+    @bp.post("/reviews/<review_id>/approvals")
+    @require(*APPROVERS)
+    @doc(request=ApprovalIn, response=ReviewOut, status=201, tags=["reviews"])
+    def approve_proposal(review_id: str):
+        """The next level's verdict on the pending proposal: ``approved`` or ``returned`` (with a note).
+
+        Never by the proposer (403 ``own_proposal``), nor by someone without the level's role (403
+        ``approval_level_not_held``), nor twice by one person (403 ``approves_twice``). The last
+        approval records the decision, stops the review clock and announces the decision."""
+        body = load_json(ApprovalIn)
+        principal = current_principal()
+        return change(review_id, lambda uow, review, now: approve(uow, review, body, approver=principal.subject,
+                                                                  roles=principal.roles, now=now), 201)
+
+    @bp.post("/reviews/<review_id>/pause")
+    @require(*HANDLERS)
+    @doc(request=PauseIn, response=ReviewOut, tags=["reviews"])
+    def pause_review(review_id: str):
+        """The case waits for the applicant (documents missing): the review clock pauses, with the reason."""
+        body = load_json(PauseIn)
+
+        def work(uow, review, now):
+            check_open(review)
+            try:
+                uow.clocks.pause(uow, "review", review.id, now, body["reason"])
+            except ClockError:
+                raise DecisionRefused("review_not_running", status=409) from None
+            review.waiting_reason = body["reason"]
+        return change(review_id, work)
+
+    @bp.post("/reviews/<review_id>/resume")
+    @require(*HANDLERS)
+    @doc(request=ResumeIn, response=ReviewOut, tags=["reviews"])
+    def resume_review(review_id: str):
+        """What the case waited for has arrived: the clock runs again, its deadline moved by the
+        working days it was paused."""
+        load_json(ResumeIn)
+
+        def work(uow, review, now):
+            check_open(review)
+            try:
+                uow.clocks.resume(uow, "review", review.id, now)
+            except ClockError:
+                raise DecisionRefused("review_not_paused", status=409) from None
+            review.waiting_reason = None
+        return change(review_id, work)
+
+    @bp.post("/reviews/<review_id>/paperwork")
+    @require(*HANDLERS)
+    @doc(request=PaperworkIn, response=ReviewOut, tags=["reviews"])
+    def complete_advance_paperwork(review_id: str):
+        """An advance payment's paperwork is complete (后补手续): the full reasoning and evidence."""
+        body = load_json(PaperworkIn)
+        subject = current_principal().subject
+        return change(review_id, lambda uow, review, now: complete_paperwork(review, body, actor=subject, now=now))
+
+    @bp.get("/advances")
+    @require(*READERS)
+    @doc(response=AdvanceListOut, tags=["reviews"])
+    def list_advances():
+        """Advance payments (先行救助) by their paperwork: ``status=outstanding`` (the default), oldest
+        first, or ``complete``."""
+        limit, offset = page()
+        status = request.args.get("status", "outstanding")
+        if status not in ("outstanding", "complete"):
+            raise ApiError(422, "validation_failed", {"status": ["one_of"]})
+        done = Decision.paperwork_completed_at.is_not(None)
+        query = (select(Decision, Review).join(Review, Review.id == Decision.review_id)
+                 .where(Decision.advance.is_(True), done if status == "complete" else ~done))
+        now = utcnow()
+        with runtime.db.sessions() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery()))
+            rows = session.execute(query.order_by(Decision.decided_at).limit(limit).offset(offset)).all()
+            items = [{"review_id": review.id, "case_id": review.case_id, "case_number": review.case_number,
+                      "decision_id": decision.id, "total_fen": decision.total_fen, "decided_at": decision.decided_at,
+                      "paperwork_completed_at": decision.paperwork_completed_at,
+                      "working_days_outstanding": None if decision.paperwork_completed_at else
+                      runtime.calendar.working_days_between(decision.decided_at, now)}
+                     for decision, review in rows]
+            return AdvanceListOut().dump({"items": items, "total": total})
 
     return bp
 

@@ -1,9 +1,11 @@
 """A review for each case: registered, opened on the case's acceptance, then decided."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 
-from aidflow_review.orm import Award, Decision, Review, ReviewBeneficiary
+from aidflow_review.orm import Award, Decision, Proposal, Review, ReviewBeneficiary
 from aidflow_shared.contracts.catalogue import DECISION_RECORDED, REVIEW_OPENED
 from aidflow_shared.i18n import register_messages
 from aidflow_shared.storage import UnitOfWork, new_id, utcnow
@@ -74,12 +76,16 @@ def _review_of(uow: UnitOfWork, case_id: str) -> Review | None:
     return uow.session.scalars(select(Review).where(Review.case_id == case_id)).first()
 
 
-def check_decision(review: Review, request: dict) -> None:
-    """The rules a decision must satisfy before it is recorded."""
+def check_open(review: Review) -> None:
+    """Only an open review takes a proposal or a decision."""
     if review.status == "awaiting_acceptance":
         raise DecisionRefused("review_not_open", status=409)  # no decision before 受理
     if review.status != "open":
         raise DecisionRefused("already_decided", status=409)
+
+
+def check_awards(review: Review, request: dict) -> None:
+    """An approval awards each beneficiary of the case at most once; a rejection awards nothing."""
     awards = request.get("awards") or []
     known = {b.beneficiary_id for b in review.beneficiaries}
     if request["outcome"] == "approved":
@@ -97,29 +103,29 @@ def check_decision(review: Review, request: dict) -> None:
                 fields[f"awards.{i}.amount_fen"] = ["range"]
         if fields:
             raise DecisionRefused("validation_failed", fields)
-    else:
-        if awards:
-            raise DecisionRefused("validation_failed", {"awards": ["must_be_empty"]})
-        if not request.get("reason_code"):
-            raise DecisionRefused("validation_failed", {"reason_code": ["required"]})
+    elif awards:
+        raise DecisionRefused("validation_failed", {"awards": ["must_be_empty"]})
 
 
-def record_decision(uow: UnitOfWork, review: Review, request: dict, decided_by: str) -> Decision:
-    check_decision(review, request)
-    now = utcnow()
-    awards = request.get("awards") or []
-    decision = Decision(id=new_id(), review_id=review.id, outcome=request["outcome"],
-                        total_fen=sum(a["amount_fen"] for a in awards), reason_code=request.get("reason_code"),
-                        explanation=request.get("explanation"), decided_by=decided_by, decided_at=now,
-                        awards=[Award(beneficiary_id=a["beneficiary_id"], amount_fen=a["amount_fen"]) for a in awards])
+def record_decision(uow: UnitOfWork, review: Review, proposal: Proposal, decided_by: str, now: datetime) -> Decision:
+    """The approved proposal becomes the decision: recorded, the clock stopped, announced."""
+    decision = Decision(id=new_id(), review_id=review.id, outcome=proposal.outcome, total_fen=proposal.total_fen,
+                        reason_code=proposal.reason_code, explanation=proposal.explanation, decided_by=decided_by,
+                        decided_at=now, proposal_id=proposal.id, proposed_by=proposal.proposed_by,
+                        joint_aid=proposal.joint_aid, advance=proposal.advance,
+                        awards=[Award(beneficiary_id=a["beneficiary_id"], amount_fen=a["amount_fen"])
+                                for a in proposal.awards])
     review.status = "decided"
     review.decided_at = now
+    review.waiting_reason = None
     if uow.clocks and uow.clocks.get(uow, "review", review.id) is not None:
         uow.clocks.stop(uow, "review", review.id, now)
     uow.session.add(decision)
+    review.decision = decision
     uow.emit(DECISION_RECORDED.type, {
         "decision_id": decision.id, "case_id": review.case_id, "outcome": decision.outcome,
         "awards": [{"beneficiary_id": a.beneficiary_id, "amount_fen": a.amount_fen} for a in decision.awards],
         "total_fen": decision.total_fen, "reason_code": decision.reason_code, "decided_at": now,
+        "advance": decision.advance, "joint_aid": decision.joint_aid,
     }, subject=review.case_id)
     return decision

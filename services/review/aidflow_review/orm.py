@@ -125,6 +125,14 @@ class Proposal(Base):
 
     approvals: Mapped[list["Approval"]] = relationship(order_by="Approval.at")
 
+    @property
+    def next_level(self) -> str | None:
+        """The level whose approval is awaited (None once the proposal is closed)."""
+        if self.status != "pending":
+            return None
+        given = {a.level for a in self.approvals if a.verdict == "approved"}
+        return next((level for level in self.required_levels if level not in given), None)
+
 
 class Approval(Base):
     """One level's verdict on a proposal: approved, or returned to the handler with a note."""

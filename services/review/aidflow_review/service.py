@@ -11,12 +11,19 @@ from aidflow_review import reporting
 from aidflow_review.api import reviews_blueprint
 from aidflow_review.decisions import open_review, register_review
 from aidflow_review.orm import Base
+from aidflow_review.proposals import ReviewRules
 from aidflow_shared.contracts.catalogue import CASE_ACCEPTED, CASE_OPENED, DECISION_RECORDED, REVIEW_OPENED
 from aidflow_shared.contracts.review import REVIEW_DEADLINE_BREACHED
 from aidflow_shared.service import Service
 
 service = Service("review", metadata=Base.metadata, migrations="aidflow_review:migrations",
                   title="aidflow review", emits=[REVIEW_OPENED, DECISION_RECORDED], breach=REVIEW_DEADLINE_BREACHED)
+
+
+@service.setup
+def wire(runtime):
+    # Fails at start, naming the setting, when the wage table or the approval thresholds are unusable.
+    runtime.review_rules = ReviewRules.from_settings(runtime.settings)
 
 
 @service.handles(CASE_OPENED)
