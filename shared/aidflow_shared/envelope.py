@@ -20,6 +20,11 @@ from aidflow_shared.schema import flatten_errors
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
 DATA_CONTENT_TYPE = "application/json"
+# The largest valid message (a transfer with 20 people and 100 documents) is far below this;
+# a larger body is refused before it is parsed.
+MAX_BODY_BYTES = 1024 * 1024
+# The inbox keeps message ids in a column of this width.
+MAX_ID_LENGTH = 255
 
 
 class MessageRejected(Exception):
@@ -98,9 +103,11 @@ def parse(body: bytes | str, *, content_type: str | None, message_id: str | None
     """Turn an incoming AMQP message into a validated Envelope, or raise MessageRejected."""
     if content_type != CONTENT_TYPE:
         raise MessageRejected("wrong-content-type", f"content_type must be {CONTENT_TYPE}")
+    if len(body) > MAX_BODY_BYTES:
+        raise MessageRejected("too-large", f"body is over {MAX_BODY_BYTES} bytes")
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         raise MessageRejected("invalid-json", "body is not JSON") from None
     if not isinstance(document, dict):
         raise MessageRejected("invalid-envelope", "body is not a JSON object")
@@ -114,6 +121,10 @@ def parse(body: bytes | str, *, content_type: str | None, message_id: str | None
     for key in ("id", "source", "type", "time"):
         if not isinstance(document[key], str) or not document[key]:
             raise MessageRejected("invalid-envelope", f"{key} must be a non-empty string")
+    if len(document["id"]) > MAX_ID_LENGTH:
+        raise MessageRejected("invalid-envelope", f"id is longer than {MAX_ID_LENGTH} characters")
+    if not isinstance(document.get("subject", ""), str):
+        raise MessageRejected("invalid-envelope", "subject must be a string")
     if message_id is not None and message_id != document["id"]:
         raise MessageRejected("invalid-envelope", "message_id property differs from id")
     if type is not None and type != document["type"]:
