@@ -2,7 +2,8 @@
 import pytest
 
 from aidflow_review.amounts import WageTable, WageTableError, check_amount
-from aidflow_review.approvals import Approval, ApprovalRefused, check_approval, required_levels
+from aidflow_review.approvals import (Approval, ApprovalPolicy, ApprovalPolicyError, ApprovalRefused, check_approval,
+                                      required_levels)
 from aidflow_review.eligibility import EXCLUSIONS, ReasoningError, assess
 
 NONE_APPLY = {code: False for code in EXCLUSIONS}
@@ -86,3 +87,42 @@ def test_maker_checker():
     with pytest.raises(ApprovalRefused, match="already_approved"):
         check_approval(required=required, done=done + [Approval("chief_procurator", "zhao")], proposer="li",
                        approver="qian", approver_roles={"chief_procurator"})
+
+
+def test_approval_levels_follow_the_configured_thresholds():
+    policy = ApprovalPolicy.load()  # the shipped configuration: the chief from 10,000 yuan
+    assert policy.levels(9_999_99) == ("department_head",)
+    assert policy.levels(10_000_00) == ("department_head", "chief_procurator")
+    assert policy.levels(5_000_00, special_approval=True) == ("department_head", "chief_procurator", "office_meeting")
+    assert policy.levels(5_000_00, joint_aid=True) == ("department_head", "chief_procurator",
+                                                       "superior_procuratorate")
+    assert policy.levels(500_000_00, rejected=True) == ("department_head",)
+    assert policy.levels(500_000_00, advance=True) == ("department_head",)
+    local = ApprovalPolicy.load(overrides={"chief_procurator_from_fen": "5000000", "office_meeting_from_fen": "20000000",
+                                           "per_person_limit_fen": "5000000"})
+    assert local.levels(30_000_00) == ("department_head",)
+    assert local.levels(200_000_00) == ("department_head", "chief_procurator", "office_meeting")
+    assert local.per_person_limit_fen == 50_000_00
+
+
+@pytest.mark.parametrize("overrides, names", [
+    ({"chief_procurator_from_fen": "ten"}, "chief_procurator_from_fen"),
+    ({"deputy_from_fen": "1"}, "deputy_from_fen"),
+    ({"department_head_from_fen": ""}, "department_head"),
+    ({"advance_max_fen": "0"}, "advance_max_fen"),
+])
+def test_unusable_approval_settings_are_named(overrides, names):
+    with pytest.raises(ApprovalPolicyError, match=names):
+        ApprovalPolicy.load(overrides=overrides)
+
+
+def test_review_rules_come_from_the_settings(tmp_path):
+    from aidflow_review.proposals import ReviewRules
+    from aidflow_shared.settings import Settings
+    wages = tmp_path / "wages.json"
+    wages.write_text('{"provinces": {"chongqing": {"series": {"non_private_on_post": {"years": {"2024": 120000}}}}}}')
+    rules = ReviewRules.from_settings(Settings.from_env("review", {
+        "AIDFLOW_REVIEW_WAGES_FILE": str(wages), "AIDFLOW_REVIEW_PROVINCE": "chongqing",
+        "AIDFLOW_REVIEW_APPROVAL_CHIEF_PROCURATOR_FROM_FEN": "3000000"}))
+    assert rules.wages.cap(rules.province, 2025, rules.series).cap_fen == 120_000 * 3 * 100
+    assert rules.approvals.levels(20_000_00) == ("department_head",)

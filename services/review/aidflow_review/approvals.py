@@ -39,21 +39,6 @@ class Approval:
     approver: str
 
 
-def required_levels(total_fen: int, *, chief_from_fen: int, special_approval: bool, joint_aid: bool,
-                    rejected: bool = False) -> tuple[str, ...]:
-    """The approvals a proposal needs, in order."""
-    if rejected:
-        return ("department_head",)
-    levels = ["department_head"]
-    if total_fen >= chief_from_fen or special_approval or joint_aid:
-        levels.append("chief_procurator")
-    if special_approval:
-        levels.append("office_meeting")
-    if joint_aid:
-        levels.append("superior_procuratorate")
-    return tuple(levels)
-
-
 class ApprovalPolicyError(ValueError):
     """An approval configuration that cannot be used, named precisely."""
 
@@ -137,6 +122,13 @@ class ApprovalPolicy:
             return cls(thresholds=thresholds, **{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
         except TypeError as exc:
             raise ApprovalPolicyError(f"approval configuration: {exc}") from None
+
+
+def required_levels(total_fen: int, *, chief_from_fen: int, special_approval: bool, joint_aid: bool,
+                    rejected: bool = False) -> tuple[str, ...]:
+    """The approvals a proposal needs, in order, under the default chains and a chief threshold."""
+    policy = ApprovalPolicy(thresholds={"department_head": 0, "chief_procurator": chief_from_fen})
+    return policy.levels(total_fen, special_approval=special_approval, joint_aid=joint_aid, rejected=rejected)
 
 
 def next_level(required: tuple[str, ...], done: list[Approval]) -> str | None:
