@@ -8,6 +8,7 @@ renamed and merged every year, and a stale table would refuse real people.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
 PROVINCE_CODES = frozenset({
@@ -17,7 +18,7 @@ PROVINCE_CODES = frozenset({
 })
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
-_RESIDENT_ID = re.compile(r"^\d{17}[\dX]$")
+_RESIDENT_ID = re.compile(r"^[0-9]{17}[0-9X]$")  # ASCII only: \d would take any script's digits
 MAJORITY_AGE = 18
 
 
@@ -35,7 +36,9 @@ def check_character(first17: str) -> str:
 
 
 def normalise(id_number: str) -> str:
-    return id_number.strip().upper()
+    """One spelling per document: full-width forms (as Chinese input methods type them) become
+    ASCII, surrounding blanks go, letters are upper case."""
+    return unicodedata.normalize("NFKC", id_number).strip().upper()
 
 
 def parse_resident_id(id_number: str, *, today: date | None = None) -> date:
