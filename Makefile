@@ -18,7 +18,7 @@ TOOLS_STAMP := $(TOOLS)/node_modules/.installed
 CONTRACT := docs/contract
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools run demo test test-unit contract bench clean
+.PHONY: help venv tools run demo report test test-unit contract bench clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,14 @@ run: venv ## Run all four services in one process (embedded: SQLite, no servers)
 
 demo: venv ## Feed demo referrals into a running system
 	$(BIN)/aidflow demo
+
+# The period and folder of `make report`; the services are found as `aidflow report` finds them.
+FROM ?= $(shell TZ=Asia/Shanghai date +%Y)-01-01
+TO ?= $(shell TZ=Asia/Shanghai date +%Y-%m-%d)
+OUT ?= data/report
+
+report: venv ## Figures of a period from every service: report.txt, .csv, .png (FROM=, TO=, OUT=)
+	$(BIN)/aidflow report --from $(FROM) --to $(TO) --out $(OUT)
 
 test: venv tools ## Run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
