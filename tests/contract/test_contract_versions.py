@@ -208,6 +208,15 @@ def test_a_deprecated_type_may_go_only_after_its_sunset(published):
         assert (change.kind, change.breaking) == (("type-retired", False) if allowed else ("type-removed", True))
 
 
+def test_a_deprecation_leaves_readers_and_writers_time_to_move(published):
+    for days, allowed in ((200, True), (30, False)):
+        deprecated = copy.deepcopy(published)
+        deprecated["types"][DISBURSED].update(deprecated=True, sunset=(date.today() + timedelta(days=days)).isoformat(),
+                                              superseded_by=DISBURSED.replace(".v1", ".v2"))
+        [change] = compare(published, deprecated)
+        assert (change.kind, change.breaking) == (("deprecated", False) if allowed else ("sunset-too-soon", True))
+
+
 def test_the_command_refuses_to_publish_a_break_unless_told(tmp_path, published, capsys):
     broken = copy.deepcopy(published)
     remove_field(broken)

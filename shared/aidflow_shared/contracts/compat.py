@@ -15,7 +15,8 @@ breaking
     changed; unknown fields refused where they were allowed.
 
 A breaking change to a published version is never made in place: the new shape is registered
-as the next version beside the old one.
+as the next version beside the old one. Deprecating a version gives its readers and writers at
+least ``MIN_DEPRECATION_DAYS`` to move: a sunset sooner than that is refused as breaking.
 
 ``python -m aidflow_shared.contracts.compat --snapshot FILE`` reports the differences and exits 1
 on a breaking one; ``--update`` rewrites the snapshot when nothing is breaking, and
@@ -27,13 +28,14 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from aidflow_shared.contracts import Registry, registry as default_registry
 
 SNAPSHOT_FORMAT = 1
+MIN_DEPRECATION_DAYS = 180
 # Keywords that document a schema without constraining it.
 _ANNOTATIONS = {"description", "title", "default", "examples", "deprecated"}
 # (keyword, True when a larger value narrows what is valid)
@@ -104,8 +106,10 @@ def compare(published: dict[str, Any], current: dict[str, Any], *, today: date |
             if old[key] != new[key]:
                 changes.append(Change(type_name, "", "route-changed", True, f"{key} {old[key]} -> {new[key]}"))
         if new["deprecated"] and not old["deprecated"]:
-            changes.append(Change(type_name, "", "deprecated", False,
-                                  f"superseded by {new['superseded_by']}, sunset {new['sunset']}"))
+            too_soon = date.fromisoformat(new["sunset"]) < today + timedelta(days=MIN_DEPRECATION_DAYS)
+            changes.append(Change(type_name, "", "sunset-too-soon" if too_soon else "deprecated", too_soon,
+                                  f"superseded by {new['superseded_by']}, sunset {new['sunset']}"
+                                  + (f": less than {MIN_DEPRECATION_DAYS} days away" if too_soon else "")))
         changes.extend(compare_schemas(type_name, old["schema"], new["schema"]))
     for type_name in new_types.keys() - old_types.keys():
         changes.append(Change(type_name, "", "type-added", False, "a new type or version"))
