@@ -225,17 +225,17 @@ class DeadlineClocks:
                 announced += 1
         return announced
 
-    def recompute(self, unit_of_work=None, batch: int = 50_000) -> int:
+    def recompute(self, unit_of_work=None, batch: int = 20_000) -> int:
         """Move every open deadline computed by another calendar; returns how many changed.
 
         Set-based, not clock by clock: a schedule depends only on the Beijing day a clock
         started, its days (allowance plus pauses) and its unit, so each distinct combination
-        among the stale clocks is computed once with the calendar, loaded into a temporary
-        table, and the clocks are moved by joined statements, ``batch`` clocks per
-        transaction. Each moved clock whose due date or provisional flag changed gets its
-        ``recomputed`` change row, written in the same transaction as the move. On PostgreSQL
-        the batch is claimed ``FOR UPDATE SKIP LOCKED``: two instances starting at once share
-        the clocks instead of recording a change twice.
+        among the stale clocks is computed once with the calendar and loaded into a temporary
+        table; the clocks are then moved by joined statements over consecutive ranges of their
+        ids, ``batch`` clocks per transaction. Each moved clock whose due date or provisional
+        flag changed gets its ``recomputed`` change row in the same transaction as the move.
+        The rows are locked and checked again before they move, so two instances starting at
+        once record each change once.
 
         ``unit_of_work`` is accepted for the callers that pass it; the recompute opens its own
         transactions on the database.
@@ -257,15 +257,16 @@ class DeadlineClocks:
                         conn.execute(_RecomputeTables.plan.delete())
                         conn.execute(insert(_RecomputeTables.plan), [self._plan_row(*combo) for combo in combos])
                         _RecomputeTables.analyze(conn, _RecomputeTables.plan)
-                    moved_in_pass = 0
-                    while True:
+                    moved_in_pass, after = 0, ""
+                    while after is not None:
                         with conn.begin():
-                            moved, recorded = self._recompute_batch(conn, fingerprint, batch)
+                            upto = conn.execute(text("SELECT id FROM deadline_clock WHERE id > :after ORDER BY id "
+                                                     "LIMIT 1 OFFSET :skip"), {"after": after, "skip": batch - 1}).scalar()
+                            moved, recorded = self._recompute_range(conn, fingerprint, after, upto)
                         changed += recorded
                         moved_in_pass += moved
-                        if moved == 0:
-                            break
-                    if moved_in_pass == 0:  # what is left is locked: another instance is moving it
+                        after = upto
+                    if moved_in_pass == 0:  # nothing movable is left (another instance moved it)
                         return changed
             finally:
                 _RecomputeTables.drop(conn)
@@ -289,25 +290,41 @@ class DeadlineClocks:
                     critical_at=None if plan.critical_at == started_at else plan.critical_at,
                     provisional=plan.provisional)
 
-    def _recompute_batch(self, conn, fingerprint: str, batch: int) -> tuple[int, int]:
-        lock = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
-        conn.execute(text("DELETE FROM aidflow_recompute_batch"))
-        conn.execute(text("INSERT INTO aidflow_recompute_batch (id) SELECT c.id FROM deadline_clock c "
-                          f"WHERE c.status <> 'stopped' AND c.calendar <> :fp LIMIT :batch{lock}"),
-                     {"fp": fingerprint, "batch": batch})
-        _RecomputeTables.analyze(conn, _RecomputeTables.batch)
-        joined = (f"aidflow_recompute_batch b, aidflow_recompute_plan p WHERE c.id = b.id "
-                  f"AND p.start_day = {self._start_day('c')} AND p.days = c.allowance + c.extension "
-                  "AND p.unit = c.unit")
+    def _recompute_range(self, conn, fingerprint: str, after: str, upto: str | None) -> tuple[int, int]:
+        """Move the stale clocks with ``after < id <= upto``; (moved, changes recorded)."""
+        within = "c.id > :after" + (" AND c.id <= :upto" if upto is not None else "")
+        stale = f"{within} AND c.status <> 'stopped' AND c.calendar <> :fp"
+        planned = (f"p.start_day = {self._start_day('c')} AND p.days = c.allowance + c.extension "
+                   "AND p.unit = c.unit")
+        moves = ("due_at = p.due_at, warning_at = COALESCE(p.warning_at, c.started_at), "
+                 "critical_at = COALESCE(p.critical_at, c.started_at), provisional = p.provisional, calendar = :fp")
+        reason = "'calendar ' || {old} || ' -> ' || :fp"
+        params = {"after": after, "upto": upto, "fp": fingerprint, "now": utcnow()}
+        now = bindparam("now", type_=UTCDateTime())
+        if self.db.dialect == "postgresql":
+            # Locked first: a clock another instance is moving is read again once it committed,
+            # and is no longer stale.
+            row = conn.execute(text(
+                f"WITH old AS (SELECT c.id, c.due_at, c.provisional, c.calendar FROM deadline_clock c "
+                f"WHERE {stale} FOR UPDATE), "
+                f"moved AS (UPDATE deadline_clock c SET {moves} FROM old o, aidflow_recompute_plan p "
+                f"WHERE {within} AND c.id = o.id AND {planned} "
+                "RETURNING c.id, p.due_at, p.provisional, o.due_at AS old_due_at, "
+                "o.provisional AS old_provisional, o.calendar AS old_calendar), "
+                "recorded AS (INSERT INTO deadline_change (clock_id, kind, at, due_at, provisional, reason) "
+                f"SELECT id, 'recomputed', :now, due_at, provisional, {reason.format(old='old_calendar')} FROM moved "
+                "WHERE due_at <> old_due_at OR provisional <> old_provisional RETURNING 1) "
+                "SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM recorded)").bindparams(now), params).one()
+            return row[0], row[1]
+        # SQLite: the transaction holds the database's write lock from its BEGIN.
         recorded = conn.execute(text(
             "INSERT INTO deadline_change (clock_id, kind, at, due_at, provisional, reason) "
-            "SELECT c.id, 'recomputed', :now, p.due_at, p.provisional, 'calendar ' || c.calendar || ' -> ' || :fp "
-            f"FROM deadline_clock c, {joined} AND (c.due_at <> p.due_at OR c.provisional <> p.provisional)"
-        ).bindparams(bindparam("now", type_=UTCDateTime())), {"now": utcnow(), "fp": fingerprint}).rowcount
+            f"SELECT c.id, 'recomputed', :now, p.due_at, p.provisional, {reason.format(old='c.calendar')} "
+            f"FROM deadline_clock c, aidflow_recompute_plan p WHERE {stale} AND {planned} "
+            "AND (c.due_at <> p.due_at OR c.provisional <> p.provisional)").bindparams(now), params).rowcount
         moved = conn.execute(text(
-            "UPDATE deadline_clock AS c SET due_at = p.due_at, warning_at = COALESCE(p.warning_at, c.started_at), "
-            "critical_at = COALESCE(p.critical_at, c.started_at), provisional = p.provisional, calendar = :fp "
-            f"FROM {joined}"), {"fp": fingerprint}).rowcount
+            f"UPDATE deadline_clock AS c SET {moves} FROM aidflow_recompute_plan p WHERE {stale} AND {planned}"),
+            params).rowcount
         return moved, recorded
 
     def run_scanner(self, unit_of_work, stop: threading.Event, interval: float) -> None:
@@ -321,7 +338,7 @@ class DeadlineClocks:
 
 
 class _RecomputeTables:
-    """Temporary tables of one recompute: the schedule of each combination, the clocks of a batch."""
+    """The temporary table of one recompute: the schedule of each combination of start day, days and unit."""
 
     metadata = MetaData()
     plan = Table("aidflow_recompute_plan", metadata,
@@ -329,8 +346,6 @@ class _RecomputeTables:
                  Column("unit", String(16), primary_key=True), Column("due_at", UTCDateTime(), nullable=False),
                  Column("warning_at", UTCDateTime()), Column("critical_at", UTCDateTime()),
                  Column("provisional", Boolean, nullable=False), prefixes=["TEMPORARY"])
-    batch = Table("aidflow_recompute_batch", metadata, Column("id", String(36), primary_key=True),
-                  prefixes=["TEMPORARY"])
 
     @classmethod
     def create(cls, conn) -> None:
@@ -345,8 +360,7 @@ class _RecomputeTables:
     @classmethod
     def drop(cls, conn) -> None:
         schema = "pg_temp" if conn.dialect.name == "postgresql" else "temp"
-        for table in (cls.batch, cls.plan):
-            conn.execute(text(f"DROP TABLE IF EXISTS {schema}.{table.name}"))
+        conn.execute(text(f"DROP TABLE IF EXISTS {schema}.{cls.plan.name}"))
 
 
 class _OpenClocks:
