@@ -129,8 +129,9 @@ class ServiceRuntime:
             for name, task in self.service.tasks.items():
                 self._spawn(name, task, self, self._stop)
         if consume and self.service.handlers:
+            batching = {"handle_batch": self.handle_batch} if getattr(self.transport, "batches", False) else {}
             self._spawn("consumer", self.transport.consume, self.queue, self.handle,
-                        stop=self._stop, prefetch=self.settings.prefetch)
+                        stop=self._stop, prefetch=self.settings.prefetch, **batching)
 
     def _spawn(self, role: str, target, *args, **kwargs) -> None:
         thread = threading.Thread(target=target, args=args, kwargs=kwargs, name=f"{self.name}-{role}", daemon=True)
@@ -158,13 +159,8 @@ class ServiceRuntime:
         outcome = "handled"
         type_label = "unknown"
         try:
-            envelope = parse(delivery.body, content_type=delivery.content_type, message_id=delivery.message_id,
-                             type=delivery.type, correlation_id=delivery.correlation_id, user_id=delivery.publisher,
-                             routing_key=delivery.original_routing_key)
+            envelope, handler = self._envelope(delivery)
             type_label = envelope.type
-            handler = self.service.handlers.get(envelope.type)
-            if handler is None:
-                raise MessageRejected("no-handler", f"{self.name} does not handle this type")
             if not self._handle_in_transaction(handler, envelope):
                 outcome = "duplicate"
             delivery.ack()
@@ -179,6 +175,58 @@ class ServiceRuntime:
             self.metrics.consumed.labels(self.name, outcome).inc()
             if type_label != "unknown":
                 self.metrics.handler_seconds.labels(self.name, type_label).observe(time.perf_counter() - started)
+
+    def handle_batch(self, deliveries: list[Delivery]) -> None:
+        """Handle deliveries that arrived together in one transaction, then ack them all. Never raises.
+
+        The inbox rule holds for each message: its inbox row commits with its effect, and no
+        message is acknowledged before that commit. One commit (and one pool checkout, BEGIN
+        and WAL flush) serves the whole batch. Anything that goes wrong in the batch (a message
+        to park, a failing handler, an insert conflict, the database away) rolls the batch back
+        and the messages are handled again one by one, so a bad message is parked alone, with
+        its reason, and the others commit without it.
+        """
+        if len(deliveries) == 1:
+            self.handle(deliveries[0])
+            return
+        started = time.perf_counter()
+        try:
+            ready = [(delivery, *self._envelope(delivery)) for delivery in deliveries]
+            with self.unit_of_work() as uow:
+                handled = []
+                for _, envelope, handler in ready:
+                    uow.correlation_id = envelope.id
+                    claimed = uow.claim_inbox(self.queue, envelope.id, envelope.type)
+                    if claimed:
+                        handler(envelope, uow)
+                        faults.before_commit(envelope.type)  # off unless the fault-injection suite sets it
+                    handled.append(claimed)
+                uow.commit()
+        except Exception:  # one by one: each message is settled on its own
+            log.debug("batch of %d rolled back; handling one by one", len(deliveries), exc_info=True)
+            for delivery in deliveries:
+                self.handle(delivery)
+            return
+        elapsed = (time.perf_counter() - started) / len(ready)
+        for (delivery, envelope, _), claimed in zip(ready, handled):
+            outcome = "handled" if claimed else "duplicate"
+            try:
+                delivery.ack()
+            except Exception:  # the channel broke after the commit: redelivered, the inbox drops it
+                log.warning("could not acknowledge a handled message; it will be delivered again", exc_info=True)
+                outcome = "unsettled"
+            self.metrics.consumed.labels(self.name, outcome).inc()
+            self.metrics.handler_seconds.labels(self.name, envelope.type).observe(elapsed)
+
+    def _envelope(self, delivery: Delivery):
+        """The delivery's envelope and this service's handler for it; MessageRejected if none."""
+        envelope = parse(delivery.body, content_type=delivery.content_type, message_id=delivery.message_id,
+                         type=delivery.type, correlation_id=delivery.correlation_id, user_id=delivery.publisher,
+                         routing_key=delivery.original_routing_key)
+        handler = self.service.handlers.get(envelope.type)
+        if handler is None:
+            raise MessageRejected("no-handler", f"{self.name} does not handle this type")
+        return envelope, handler
 
     def _handle_in_transaction(self, handler, envelope) -> bool:
         delay = 0.5

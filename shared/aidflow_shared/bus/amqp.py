@@ -23,6 +23,10 @@ from aidflow_shared.bus.transport import (LAST_ERROR, RETRIES, Delivery, Handler
 
 log = logging.getLogger(__name__)
 
+# Deliveries handled in one transaction at most, and how long to look for more that already
+# arrived: at low load a batch is one message and waits no more than this.
+BATCH_LIMIT = 16
+ARRIVED_WAIT = 0.001
 CONNECTION_ERRORS = (OSError, amqp.exceptions.ConnectionError, amqp.exceptions.RecoverableConnectionError,
                      amqp.exceptions.ConnectionForced, ConnectionError)
 
@@ -145,7 +149,13 @@ class AmqpTransport(Transport):
 
     # -- consuming ------------------------------------------------------------------------------
 
-    def consume(self, queue: str, handler: Handler, *, stop: threading.Event, prefetch: int) -> None:
+    batches = True  # consume() can hand over what arrived together, see handle_batch
+
+    def consume(self, queue: str, handler: Handler, *, stop: threading.Event, prefetch: int,
+                handle_batch=None) -> None:
+        """Deliver ``queue``'s messages to ``handler`` one at a time, or, given ``handle_batch``,
+        whatever has arrived together (up to ``prefetch``, at most BATCH_LIMIT) as one list."""
+        batch = max(1, min(prefetch, BATCH_LIMIT))
         backoff = 0.5
         consumer = self._topology.consumer(queue.removeprefix("aidflow.")) if self._topology else None
         while not stop.is_set():
@@ -169,8 +179,15 @@ class AmqpTransport(Transport):
                         conn.drain_events(timeout=1.0)
                     except socket.timeout:
                         conn.heartbeat_check()
+                    if handle_batch is not None and received:
+                        _drain_arrived(conn, received, batch)
                     while received and not stop.is_set():
-                        handler(_AmqpDelivery(received.popleft(), channel, mover, consumer))
+                        if handle_batch is None:
+                            handler(_AmqpDelivery(received.popleft(), channel, mover, consumer))
+                            continue
+                        take = min(len(received), batch)
+                        handle_batch([_AmqpDelivery(received.popleft(), channel, mover, consumer)
+                                      for _ in range(take)])
             except CONNECTION_ERRORS + (amqp.exceptions.AMQPError, TransportError) as exc:
                 self._on_connection_change(False)
                 log.warning("broker connection lost; reconnecting",
@@ -183,6 +200,15 @@ class AmqpTransport(Transport):
                         conn.release()
                     except Exception:  # the connection is already gone
                         pass
+
+
+def _drain_arrived(conn: Connection, received: deque, limit: int) -> None:
+    """Read the deliveries already on the socket, without waiting for more, up to ``limit``."""
+    while len(received) < limit:
+        try:
+            conn.drain_events(timeout=ARRIVED_WAIT)
+        except socket.timeout:
+            return
 
 
 class _ConfirmingChannel:
