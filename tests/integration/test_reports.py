@@ -23,7 +23,8 @@ from aidflow.embedded import System
 from aidflow_shared.calendar import BEIJING
 from aidflow_shared.storage import utcnow
 from aidflow_shared.vault import new_key
-from support import TEST_SECRET, Running, resident_id, settings_for, start_system, wait_until
+from support import (TEST_SECRET, Running, rejected_proposal, resident_id, settings_for, start_system,
+                     wait_until)
 from test_intake_partners import transfer
 
 SERVICES = ("intake", "review", "payout", "followup")
@@ -53,10 +54,7 @@ def seed(system: Running) -> list[str]:
     urgent = system.refer(5, urgent_medical=True)
     for case, amount_fen in ((ex_officio, 18_000_00), (transferred, 20_000_00), (applied, 10_000_00)):
         system.approve(system.open_review(case["case_id"]), amount_fen=amount_fen)
-    review = system.open_review(urgent["case_id"])
-    rejected = system.call("POST", "review", f"/api/v1/reviews/{review['review_id']}/decision", "reviewer",
-                           json={"outcome": "rejected", "reason_code": "excluded_already_compensated"})
-    assert rejected.status_code == 201, rejected.get_json()
+    system.decide(system.open_review(urgent["case_id"]), rejected_proposal("excluded_already_compensated"))
     ids = [c["case_id"] for c in (ex_officio, transferred, applied, urgent)]
     wait_until(lambda: all(len(system.plans(case_id)) == n for case_id, n in zip(ids, (1, 1, 2))), 30,
                "a plan for every beneficiary paid")
