@@ -146,7 +146,7 @@ def text_report(summaries: dict[str, dict], since: date, until: date) -> str:
           SOURCE_NAMES.items()),
         ("依职权占比 / ex officio share", percent(intake["ex_officio_share"])),
         ("急需医疗 / urgent medical", intake["cases"]["urgent_medical"]),
-        ("部门移送收到 / partner transfers received", intake["transfers"]["received"]),
+        ("对接渠道移送 / transfers sent by agencies", intake["transfers"]["received"]),
     ])
     section("审查 / Review", [
         ("决定 / decisions", review["decisions"]["total"]),
