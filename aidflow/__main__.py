@@ -1,5 +1,6 @@
 """``aidflow run`` (the whole system in one process), ``aidflow demo`` (feed it referrals) and
-``aidflow report`` (the published figures of a period, from every service)."""
+``aidflow report`` (the published figures of a period, from every service); ``aidflow partner
+add|remove`` provisions a partner agency."""
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,11 @@ def main(argv=None) -> int:
         report.add_argument(f"--{name}-url", help=f"{name}'s address (default AIDFLOW_{name.upper()}_URL, or its port)")
     report.add_argument("--token", help="a bearer token (default AIDFLOW_REPORT_TOKEN, or an auditor's minted from "
                                         "the configured secret)")
+    from aidflow.provisioning import add_parser as add_partner_parser
+    add_partner_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "partner":
+        return args.run(args)
     if args.command == "report":
         from aidflow.report import run_report
         urls = {name: getattr(args, f"{name}_url") for name in ("intake", "review", "payout", "followup")}

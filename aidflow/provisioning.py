@@ -276,14 +276,3 @@ def _token() -> str:
     return mint_token(Settings.from_env("intake"), "partner-provisioning", ["ops"], agency="procuratorate",
                       ttl=timedelta(minutes=10))
 
-
-def main(argv=None) -> int:
-    """``python -m aidflow.provisioning add|remove ...``, the same as ``aidflow partner ...``."""
-    parser = argparse.ArgumentParser(prog="aidflow")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["partner", *(sys.argv[1:] if argv is None else argv)])
-    return args.run(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

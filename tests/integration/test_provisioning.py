@@ -39,7 +39,7 @@ def partner(broker, apis, tmp_path):
     def run(*args: str, password: str | None = None) -> subprocess.CompletedProcess:
         if args[0] == "add":
             added.append(args[1])
-        return subprocess.run([sys.executable, "-m", "aidflow.provisioning", *args], input=password, env=env,
+        return subprocess.run([sys.executable, "-m", "aidflow", "partner", *args], input=password, env=env,
                               capture_output=True, text=True, timeout=300)
 
     yield run

@@ -1,0 +1,3 @@
+from aidflow_partner.cli import main
+
+raise SystemExit(main())
