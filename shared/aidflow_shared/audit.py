@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from typing import Iterator
 
 from flask import Blueprint, Response, g, jsonify, request
+from marshmallow import Schema, fields
 from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text, insert, select,
                         text)
 
@@ -141,9 +142,8 @@ class AuditLog:
         with self.db.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
-    def iterate(self, batch: int = 1000) -> Iterator[dict]:
-        """Every entry, oldest first, read in batches."""
-        after = 0
+    def iterate(self, batch: int = 1000, after: int = 0) -> Iterator[dict]:
+        """Every entry after ``after``, oldest first, read in batches."""
         while True:
             rows = self.entries(after, batch)
             yield from rows
@@ -210,6 +210,37 @@ def _timestamp(value) -> str:
 
 # -- the HTTP side: one entry per authenticated API request, and the export ---------------------------
 
+class AuditEntryOut(Schema):
+    seq = fields.Integer()
+    at = fields.String()
+    actor = fields.String()
+    actor_roles = fields.String(metadata={"description": "comma-separated, sorted"})
+    actor_agency = fields.String(allow_none=True)
+    action = fields.String()
+    target_type = fields.String(allow_none=True)
+    target_id = fields.String(allow_none=True)
+    outcome = fields.String(metadata={"enum": ["ok", "refused", "failed"]})
+    status = fields.Integer(allow_none=True)
+    pii = fields.Boolean(metadata={"description": "a read or write of personal data"})
+    detail = fields.Dict()
+    prev_hash = fields.String()
+    hash = fields.String(metadata={"description": "SHA-256 of the canonical encoding, prev_hash included"})
+
+
+class AuditPageOut(Schema):
+    items = fields.List(fields.Nested(AuditEntryOut))
+    next_after = fields.Integer(allow_none=True, metadata={"description": "pass as after for the next page"})
+
+
+class AuditVerificationOut(Schema):
+    ok = fields.Boolean()
+    entries = fields.Integer()
+    head_seq = fields.Integer()
+    head_hash = fields.String()
+    broken_at = fields.Integer(allow_none=True)
+    reason = fields.String(allow_none=True)
+
+
 def annotate(*, target_type: str | None = None, target_id: str | None = None, action: str | None = None,
              **detail) -> None:
     """Add to this request's audit entry: the case it acted on, a finer action name, details.
@@ -233,6 +264,7 @@ def audit_blueprint(runtime, *, is_pii_route=lambda method, rule: False) -> Blue
     marked so in the log).
     """
     from aidflow_shared.http.auth import API_PREFIX, require
+    from aidflow_shared.http.openapi import doc
     from aidflow_shared.http.params import int_arg
 
     audit = AuditLog(runtime.db)
@@ -240,6 +272,7 @@ def audit_blueprint(runtime, *, is_pii_route=lambda method, rule: False) -> Blue
 
     @blueprint.get("")
     @require("auditor")
+    @doc(response=AuditPageOut, tags=["audit"])
     def export_entries():
         """The audit log, oldest first, a page at a time: ``after`` (the last seq seen) and ``limit``."""
         after = int_arg("after", 0, 0, 2**62)
@@ -250,6 +283,7 @@ def audit_blueprint(runtime, *, is_pii_route=lambda method, rule: False) -> Blue
 
     @blueprint.get("/verification")
     @require("auditor")
+    @doc(response=AuditVerificationOut, tags=["audit"])
     def verification():
         """The whole chain checked now: its head, and the first broken entry if any."""
         return jsonify(audit.verify().as_dict())

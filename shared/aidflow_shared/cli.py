@@ -5,6 +5,8 @@
 - ``worker``: bus consumers and the outbox relay, with /healthz, /readyz and /metrics.
 - ``serve``: both in one process, for a small deployment or a laptop.
 - ``parked``: list the messages this service parked, with their reasons; replay them once fixed.
+- ``audit verify``: check the audit log's hash chain (exit status 1 if it is broken);
+  ``audit export``: the entries as JSON lines, for oversight, from a sequence number on.
 """
 from __future__ import annotations
 
@@ -38,6 +40,11 @@ def service_main(service, argv=None) -> int:
     replay.add_argument("--replay", nargs="+", metavar="MESSAGE_ID", help="send these back to the service")
     replay.add_argument("--replay-all", action="store_true", help="send every parked message back")
     parked.add_argument("--json", action="store_true", help="one JSON object per message")
+    audit = sub.add_parser("audit", help="verify or export the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("verify", help="check the hash chain; exit status 1 if broken")
+    export = audit_sub.add_parser("export", help="entries as JSON lines, oldest first")
+    export.add_argument("--after", type=int, default=0, metavar="SEQ", help="only entries after this one")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env(service.name)
@@ -53,6 +60,8 @@ def service_main(service, argv=None) -> int:
         return 0
     if args.command == "parked":
         return _parked(_runtime(service, settings), args)
+    if args.command == "audit":
+        return _audit(service, settings, args)
     if args.command == "api":
         return _gunicorn(service, settings, args.workers, args.threads)
     if args.command == "worker":
@@ -84,6 +93,23 @@ def _parked(runtime, args) -> int:
     if not args.json:
         print(f"{len(messages)} parked in {queue.parking}")
     return 0
+
+
+def _audit(service, settings, args) -> int:
+    from aidflow_shared.audit import AuditLog, exported
+    from aidflow_shared.storage import Database
+    db = Database(settings.database_url, service.metadata)
+    try:
+        log = AuditLog(db)
+        if args.audit_command == "verify":
+            result = log.verify()
+            print(json.dumps(result.as_dict()))
+            return 0 if result.ok else 1
+        for row in log.iterate(after=args.after):
+            print(json.dumps(exported(row), ensure_ascii=False))
+        return 0
+    finally:
+        db.dispose()
 
 
 def _runtime(service, settings):

@@ -25,7 +25,8 @@ PROCURATORATE_READERS = ("intake_clerk", "reviewer", "department_head", "chief_p
 INTAKE_WRITERS = ("intake_clerk", "department_head")
 LEAD_READERS = ("intake_clerk", "department_head", "chief_procurator", "auditor")
 REVIEW_READERS = ("reviewer", "department_head", "chief_procurator", "auditor")
-DECIDERS = ("reviewer", "department_head", "chief_procurator")
+REVIEWER = ("reviewer",)  # the handler (承办人) who proposes; never the one who approves
+APPROVERS = ("department_head", "chief_procurator")
 FINANCE = ("finance_officer",)
 FINANCE_READERS = ("finance_officer", "chief_procurator", "department_head", "auditor")
 FOLLOWUP = ("followup_worker",)
@@ -65,7 +66,12 @@ MATRIX: dict[tuple[str, str, str], Rule] = {
     # review
     ("review", "GET", "/api/v1/reviews"): Rule(REVIEW_READERS),
     ("review", "GET", "/api/v1/reviews/<review_id>"): Rule(REVIEW_READERS),
-    ("review", "POST", "/api/v1/reviews/<review_id>/decision"): Rule(DECIDERS),
+    ("review", "POST", "/api/v1/reviews/<review_id>/proposal"): Rule(REVIEWER),
+    ("review", "POST", "/api/v1/reviews/<review_id>/approvals"): Rule(APPROVERS),
+    ("review", "POST", "/api/v1/reviews/<review_id>/paperwork"): Rule(REVIEWER),
+    ("review", "POST", "/api/v1/reviews/<review_id>/pause"): Rule(REVIEWER),
+    ("review", "POST", "/api/v1/reviews/<review_id>/resume"): Rule(REVIEWER),
+    ("review", "GET", "/api/v1/advances"): Rule(REVIEW_READERS),
     ("review", "GET", "/api/v1/reports/summary"): Rule(OVERSIGHT),
     ("review", "GET", "/api/v1/audit"): Rule(AUDITOR),
     ("review", "GET", "/api/v1/audit/verification"): Rule(AUDITOR),
@@ -77,12 +83,12 @@ MATRIX: dict[tuple[str, str, str], Rule] = {
     ("payout", "POST", "/api/v1/fund-requests"): Rule(FINANCE),
     ("payout", "GET", "/api/v1/fund-requests"): Rule(FINANCE_READERS),
     ("payout", "GET", "/api/v1/payouts"): Rule(FINANCE_READERS),
-    ("payout", "GET", "/api/v1/payouts/<payout_id>"): Rule(FINANCE_READERS, pii=True),
+    ("payout", "GET", "/api/v1/payouts/<payout_id>"): Rule(FINANCE_READERS),
     ("payout", "POST", "/api/v1/disbursements"): Rule(FINANCE, pii=True),
     ("payout", "POST", "/api/v1/payouts/<payout_id>/cancel"): Rule(FINANCE),
     ("payout", "POST", "/api/v1/payouts/<payout_id>/recoveries"): Rule(FINANCE),
     ("payout", "POST", "/api/v1/payouts/<payout_id>/notifications"): Rule(FINANCE),
-    ("payout", "POST", "/api/v1/payouts/<payout_id>/paperwork"): Rule(FINANCE, pii=True),
+    ("payout", "POST", "/api/v1/payouts/<payout_id>/paperwork"): Rule(FINANCE),
     ("payout", "GET", "/api/v1/cases/<case_id>/dossier"): Rule(FINANCE_READERS, pii=True),
     ("payout", "GET", "/api/v1/ledger"): Rule(FINANCE_READERS),
     ("payout", "GET", "/api/v1/reconciliation"): Rule(FINANCE_READERS),

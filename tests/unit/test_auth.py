@@ -234,3 +234,10 @@ def test_embedded_and_well_configured_deployments_start():
     Settings.from_env("payout", {"AMQP_URL": "amqp://guest:guest@127.0.0.1/", "AIDFLOW_JWT_SECRET": SECRET,
                                  "AIDFLOW_PAYOUT_PAYEE_KEY": GOOD_KEY}).check_secrets({})
     Settings.from_env("review", {"AMQP_URL": "amqp://review:pw@rabbit/", "AIDFLOW_JWT_SECRET": SECRET}).check_secrets({})
+
+
+def test_intakes_key_for_personal_data_can_come_from_a_file(tmp_path):
+    from aidflow_intake.settings import IntakeSettings
+    (tmp_path / "pii").write_text(GOOD_KEY + "\n")
+    assert IntakeSettings.from_env({"AIDFLOW_INTAKE_PII_KEY_FILE": str(tmp_path / "pii")}).pii_key is not None
+    assert IntakeSettings.from_env({}).pii_key is None
