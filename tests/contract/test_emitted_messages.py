@@ -25,7 +25,7 @@ from aidflow_shared.envelope import CONTENT_TYPE
 from contract_checks import ContractValidator
 from support import referral, rejected_proposal, settings_for, start_system, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
 
 PROPERTIES = ("content_type", "message_id", "type", "correlation_id", "user_id", "delivery_mode")
 # Agencies reached on the broker (follow-up's registry seeds each with a broker user of its code).
@@ -172,8 +172,10 @@ def test_every_message_on_the_broker_matches_the_published_contract(tmp_path, br
         partner.send("org.aidflow.partner.handoff.accepted.v1", {"handoff_id": handoff_id, "at": at})
         partner.send("org.aidflow.partner.handoff.accepted.v1", {"handoff_id": "no-such-handoff", "at": at})
 
-        wait_until(lambda: EXPECTED <= tap.types(), timeout=60,
-                   what=f"every expected type on the broker, missing: {EXPECTED - tap.types()}")
+        try:
+            wait_until(lambda: EXPECTED <= tap.types(), timeout=60, what="every expected type on the broker")
+        except AssertionError:
+            pass  # the check below names the types missing
     finally:
         system.stop()
         if partner is not None:
@@ -194,6 +196,7 @@ def test_every_message_on_the_broker_matches_the_published_contract(tmp_path, br
     assert failures.pop(off_contract)[2] == ["body data.beneficiaries: [] should be non-empty"]
     assert failures == {}
     seen = {m.properties["type"] for m in captured}
-    assert EXPECTED <= seen
+    assert EXPECTED - seen == set()
+    print(f"{len(captured)} messages of {len(seen)} types checked against the contract")
     by_system = [m for m in captured if m.exchange != INBOUND]
     assert len(by_system) >= 12 and all(m.properties["delivery_mode"] == 2 for m in by_system)
