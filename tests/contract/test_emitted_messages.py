@@ -2,8 +2,9 @@
 
 The four services run on a fresh RabbitMQ vhost; a tap queue bound to all three exchanges sees a
 copy of every message. Cases go through every stage (referral, acceptance, review decision either
-way, payout, follow-up plan), a partner agency transfers a case and answers a hand-off under its
-own broker user, wrongly once each. Every captured message (its AMQP properties, its body and
+way, payout, follow-up plan), payout asks the finance bureau for money, and a partner agency,
+under its own broker user, transfers a case and answers a hand-off through to completed, wrongly
+once each. Every captured message (its AMQP properties, its body and
 its route) is then checked against the AsyncAPI document generated from the registry.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import subprocess
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from urllib.parse import quote
 
 import pika
@@ -35,7 +36,8 @@ EXPECTED = {f"org.aidflow.{name}.v1" for name in (
     "intake.case.opened", "intake.case.accepted", "review.review.opened", "review.decision.recorded",
     "payout.disbursed", "followup.plan.opened", "partner.referral.submit", "intake.referral.accepted",
     "intake.referral.rejected", "followup.handoff.requested", "partner.handoff.accepted",
-    "followup.handoff.recorded", "followup.handoff.refused")}
+    "partner.handoff.in-service", "partner.handoff.completed", "followup.handoff.recorded",
+    "followup.handoff.refused", "payout.fund.requested")}
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,12 @@ def test_every_message_on_the_broker_matches_the_published_contract(tmp_path, br
         at = datetime.now(timezone.utc).isoformat()
         partner.send("org.aidflow.partner.handoff.accepted.v1", {"handoff_id": handoff_id, "at": at})
         partner.send("org.aidflow.partner.handoff.accepted.v1", {"handoff_id": "no-such-handoff", "at": at})
+        partner.send("org.aidflow.partner.handoff.in-service.v1", {"handoff_id": handoff_id, "at": at})
+        partner.send("org.aidflow.partner.handoff.completed.v1", {"handoff_id": handoff_id, "at": at, "outcome": {
+            "received_on": date.today().isoformat(), "summary": "已纳入低保", "amount_fen": 80_000}})
+        requested = system.call("POST", "payout", "/api/v1/fund-requests", "finance_officer", json={
+            "year": date.today().year, "source": "finance_bureau", "amount_fen": 500_000_00, "reason": "年度预算"})
+        assert requested.status_code == 201, requested.get_json()
 
         try:
             wait_until(lambda: EXPECTED <= tap.types(), timeout=60, what="every expected type on the broker")
