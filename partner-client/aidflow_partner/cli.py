@@ -125,7 +125,7 @@ def _submit(client: PartnerClient, store: Store, args) -> int:
         print(f"aidflow-partner: cannot read {args.file}: {exc}", file=sys.stderr)
         return USAGE
     status, sent = OK, []
-    for item in items:
+    for position, item in enumerate(items):
         if item.problems:
             print(f"{item.label}: not sent: " + "; ".join(item.problems))
             status = REFUSED
@@ -137,7 +137,8 @@ def _submit(client: PartnerClient, store: Store, args) -> int:
             status = REFUSED
             continue
         except ConnectionFailed as exc:
-            print(f"{item.label}: not sent: {exc}")
+            for unsent in items[position:]:
+                print(f"{unsent.label}: not sent: {exc}")
             return FAILED
         store.sent(message_id, "referral.submit", partner_reference=item.reference)
         sent.append((item, message_id))

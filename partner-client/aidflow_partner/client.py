@@ -206,7 +206,9 @@ class PartnerClient:
 
         A message is acknowledged after its handler returns, requeued if the handler raises.
         A message ``route`` gives no handler stays unacknowledged while this call runs and goes
-        back to the queue, in place, when it returns. Returns how many messages were handled;
+        back to the queue when it returns; on the agency's quorum queue that counts as a delivery
+        attempt (after 20 the message moves to the dead-letter queue), so a long-running reader
+        should give every message a handler. Returns how many messages were handled;
         stops after ``max_messages``, ``timeout`` seconds, or ``idle_timeout`` seconds without a
         message, whichever comes first (none: runs until interrupted).
         """
