@@ -68,7 +68,7 @@ report: venv ## Figures of a period from every service: report.txt, .csv, .png (
 test: venv tools ## Run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-unit: venv tools ## Run the unit tests only
+test-unit: venv ## Run the unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 contract: venv ## Regenerate the published message contract in docs/contract after changing a message type
