@@ -32,7 +32,7 @@ from types import SimpleNamespace
 SERVICES = ("intake", "review", "payout", "followup")
 # What each service's state is made of: table → the columns read.
 QUERIES = {
-    "intake": {"cases": "SELECT id, status, source, accepted_at FROM aid_case"},
+    "intake": {"cases": "SELECT id, status, source, criminal_case_ref, accepted_at FROM aid_case"},
     "review": {"reviews": "SELECT id, case_id, status FROM review",
                "decisions": "SELECT id, review_id, outcome FROM decision"},
     "payout": {"payouts": "SELECT id, decision_id, case_id, beneficiary_id, amount_fen, paid_fen, status FROM payout",
