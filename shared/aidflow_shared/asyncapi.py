@@ -46,8 +46,9 @@ IDENTITY_RULE = (
     "message it publishes on `aidflow.inbound` sets the AMQP property `user_id` to the user it "
     "logged in with; RabbitMQ refuses a `user_id` that differs from the login, and the consuming "
     "service acts only for the active agency registered with that broker user. A message without "
-    "`user_id`, or from a user that is no active agency, is parked as `unauthorized-publisher`; "
-    "the agency code in the routing key only routes the message."
+    "`user_id`, or from a user that is no active agency, is parked as `unauthorized-publisher`. "
+    "The agency code that starts the routing key must be that same agency's, or the command is "
+    "answered as refused, with the routing key named as the field at fault."
 )
 
 _EXCHANGES = {
@@ -156,8 +157,8 @@ def _server() -> dict[str, Any]:
 def _agency_parameter() -> dict[str, Any]:
     return {
         "description": "The partner agency's code: whom a message on `aidflow.partners` is for, and "
-                       "who a command on `aidflow.inbound` is from (only routing: the publisher is "
-                       "the broker user, see the identity rule).",
+                       "who a command on `aidflow.inbound` is from (it must match the publishing "
+                       "broker user's agency, see the identity rule).",
         "examples": [agency for agency in AGENCIES if agency != "procuratorate"],
     }
 
