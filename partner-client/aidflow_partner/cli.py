@@ -45,7 +45,7 @@ def main(argv=None) -> int:
         return USAGE
     store = Store(args.state or default_path(agency))
     try:
-        with PartnerClient(url, agency) as client:
+        with PartnerClient(url, agency, ca_file=args.ca_file) as client:
             return args.run(client, store, args)
     except ConnectionFailed as exc:
         print(f"aidflow-partner: {exc}", file=sys.stderr)
@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", default=os.environ.get("AIDFLOW_PARTNER_URL"), help="amqp:// or amqps:// URL")
     parser.add_argument("--agency", default=os.environ.get("AIDFLOW_PARTNER_AGENCY"), help="the agency's code")
     parser.add_argument("--password-file", type=Path, help="file holding the broker password")
+    parser.add_argument("--ca-file", default=os.environ.get("AIDFLOW_PARTNER_CA_FILE"),
+                        help="certificate authority of the broker's TLS certificate, if not publicly signed")
     parser.add_argument("--state", type=Path, help="the local store's file")
     sub = parser.add_subparsers(dest="command", required=True)
 

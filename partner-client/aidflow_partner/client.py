@@ -72,18 +72,25 @@ Handler = Callable[[Incoming], object]
 
 class PartnerClient:
     """One agency's client. ``url`` is ``amqp://`` or ``amqps://`` (TLS) with the agency's
-    broker user and password, e.g. ``amqps://poverty-bureau:SECRET@mq.example.org:5671/aidflow``.
+    broker user and password, e.g. ``amqps://poverty-bureau:SECRET@mq.example.org:5671/aidflow``;
+    ``ca_file`` adds the certificate authority of a broker whose certificate is not publicly signed.
 
     Not thread-safe: use one client per thread (pika's blocking connection is single-threaded).
     """
 
     def __init__(self, url: str, agency: str, *, prefetch: int = 10, reconnect_attempts: int = 8,
                  backoff: float = 0.5, max_backoff: float = 30.0, retry_pause: float = 1.0,
-                 heartbeat: int | None = 30):
+                 heartbeat: int | None = 30, ca_file: str | None = None):
         self.agency = check_agency(agency)
         self.parameters = pika.URLParameters(url)
         if heartbeat is not None:
             self.parameters.heartbeat = heartbeat
+        tls = self.parameters.ssl_options
+        if tls is not None:
+            # amqps:// verifies the broker's certificate; its name is the URL's host.
+            tls.server_hostname = tls.server_hostname or self.parameters.host
+            if ca_file:
+                tls.context.load_verify_locations(cafile=ca_file)
         self.user = self.parameters.credentials.username
         self.queue = f"aidflow.partner.{agency}"
         self.prefetch = prefetch

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from aidflow_partner import PartnerClient
 from aidflow_partner.envelope import (COMMANDS, CONTENT_TYPE, INBOUND, BadMessage, build_command, check_agency,
                                       parse_incoming)
 from aidflow_partner.referrals import from_csv, from_json
@@ -145,3 +146,14 @@ def test_the_client_package_imports_nothing_of_the_services():
             "('aidflow_shared', 'kombu', 'marshmallow', 'sqlalchemy', 'flask')]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_an_amqps_url_verifies_the_brokers_certificate_for_its_host():
+    client = PartnerClient("amqps://legal-aid:secret@mq.example.org:5671/aidflow", "legal-aid")
+    tls = client.parameters.ssl_options
+    assert tls.server_hostname == "mq.example.org" and tls.context.check_hostname
+    assert (client.user, client.queue, client.parameters.virtual_host) == ("legal-aid", "aidflow.partner.legal-aid",
+                                                                           "aidflow")
+    assert PartnerClient("amqp://legal-aid:secret@127.0.0.1/aidflow", "legal-aid").parameters.ssl_options is None
+    with pytest.raises(ValueError):
+        PartnerClient("amqp://u:p@127.0.0.1/", "Legal_Aid")
