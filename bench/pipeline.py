@@ -297,9 +297,12 @@ class Proc:
 class System:
     """The services as OS processes, each in its own process group so gunicorn's workers go too."""
 
-    def __init__(self, amqp_url: str, db_urls: dict[str, str], workdir: Path, secret: str):
+    def __init__(self, amqp_url: str, db_urls: dict[str, str], workdir: Path, secret: str, *,
+                 workers: tuple[str, ...] = SERVICES, apis: tuple[str, ...] = API_SERVICES):
         self.workdir = workdir
         self.secret = secret
+        self.workers = workers
+        self.apis = apis
         self.api_ports = {svc: free_port() for svc in SERVICES}
         self.worker_ports = {svc: free_port() for svc in SERVICES}
         env = {k: v for k, v in os.environ.items()
@@ -309,7 +312,7 @@ class System:
         # Keys that seal personal data at rest: fresh for every run, like the databases.
         for variable in ("AIDFLOW_INTAKE_PII_KEY", "AIDFLOW_PAYOUT_PAYEE_KEY", "AIDFLOW_FOLLOWUP_CONTACT_KEY"):
             env[variable] = base64.b64encode(secrets.token_bytes(32)).decode()
-        for svc in SERVICES:
+        for svc in db_urls:
             env[f"AIDFLOW_{svc.upper()}_PORT"] = str(self.api_ports[svc])
             env[f"AIDFLOW_{svc.upper()}_DATABASE_URL"] = db_urls[svc]
         self.env = env
@@ -330,7 +333,12 @@ class System:
         return proc
 
     def start(self, ready_timeout: float = 90.0) -> None:
-        migrations = [self._spawn(f"{svc}-migrate", svc, "migrate") for svc in SERVICES]
+        self.migrate()
+        self.spawn(ready_timeout)
+
+    def migrate(self, services: tuple[str, ...] | None = None) -> None:
+        services = sorted({*self.workers, *self.apis}) if services is None else services
+        migrations = [self._spawn(f"{svc}-migrate", svc, "migrate") for svc in services]
         for proc in migrations:
             try:
                 code = proc.popen.wait(timeout=120)
@@ -339,10 +347,13 @@ class System:
             if code != 0:
                 raise BenchError(f"{proc.name} exited with {code}:\n{proc.tail()}")
         self.procs = [p for p in self.procs if p not in migrations]
-        for svc in SERVICES:
+
+    def spawn(self, ready_timeout: float = 90.0) -> None:
+        """Start the workers and APIs and wait until every one answers its /readyz."""
+        for svc in self.workers:
             self._spawn(f"{svc}-worker", svc, "worker", "--port", str(self.worker_ports[svc]),
                         ready_port=self.worker_ports[svc])
-        for svc in API_SERVICES:
+        for svc in self.apis:
             self._spawn(f"{svc}-api", svc, "api", ready_port=self.api_ports[svc])
         deadline = time.monotonic() + ready_timeout
         pending = list(self.procs)
@@ -734,10 +745,11 @@ def _declare_baseline(url: str) -> None:
             channel.queue_declare(f"q{i}", durable=True, auto_delete=False, arguments={"x-queue-type": "quorum"})
 
 
-def _hop(url: str, source: str, target: str, ready, stop) -> None:
-    """One hop: consume ``source``, publish each message to ``target`` with a confirm, then ack."""
+def _hop(url: str, source: str, target: str, ready, stop, confirm: bool = True) -> None:
+    """One hop: consume ``source``, publish each message to ``target`` (with a confirm), then ack."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us through ``stop``
-    with Connection(url) as consuming, Connection(url, transport_options={"confirm_publish": True}) as publishing:
+    with Connection(url) as consuming, \
+            Connection(url, transport_options={"confirm_publish": confirm}) as publishing:
         out = publishing.channel()
 
         def forward(message: amqp.Message) -> None:
@@ -759,15 +771,18 @@ def _hop(url: str, source: str, target: str, ready, stop) -> None:
                 pass
 
 
-def run_baseline(args, round_no: int) -> dict:
+def run_baseline(args, round_no: int, confirm: bool = True) -> dict:
+    """The four bare hops; ``confirm=False`` is the broker's no-confirm rate (hops and producers
+    publish without waiting for the broker's ack, still persistent messages on quorum queues)."""
     n = args.baseline_n or args.n
     ctx = mp.get_context("spawn")
     with Vhost(args.amqp_url, "baseline") as vhost:
-        log(f"round {round_no}: baseline — {n} messages through 4 kombu hops (vhost {vhost.name})")
+        log(f"round {round_no}: baseline{'' if confirm else ' without confirms'} — {n} messages through "
+            f"4 kombu hops (vhost {vhost.name})")
         _declare_baseline(vhost.url)
         stop = ctx.Event()
         readies = [ctx.Event() for _ in range(4)]
-        hops = [ctx.Process(target=_hop, args=(vhost.url, f"q{i}", f"q{i + 1}", readies[i], stop),
+        hops = [ctx.Process(target=_hop, args=(vhost.url, f"q{i}", f"q{i + 1}", readies[i], stop, confirm),
                             name=f"hop-{i}", daemon=True) for i in range(4)]
         for hop in hops:
             hop.start()
@@ -775,7 +790,7 @@ def run_baseline(args, round_no: int) -> dict:
             for i, ready in enumerate(readies):
                 if not ready.wait(30):
                     raise BenchError(f"baseline hop {i} did not start")
-            return _baseline_load(args, vhost.url, n, hops)
+            return _baseline_load(args, vhost.url, n, hops, confirm)
         finally:
             stop.set()
             for hop in hops:
@@ -785,7 +800,7 @@ def run_baseline(args, round_no: int) -> dict:
                     hop.join(5)
 
 
-def _baseline_load(args, url: str, n: int, hops) -> dict:
+def _baseline_load(args, url: str, n: int, hops, confirm: bool = True) -> dict:
     sent: dict[int, float] = {}
     arrived: dict[int, float] = {}
     lock = threading.Lock()
@@ -828,7 +843,7 @@ def _baseline_load(args, url: str, n: int, hops) -> dict:
             errors.append(f"baseline producer: {exc.__class__.__name__}: {exc}")
 
     def _produce() -> None:
-        with Connection(url, transport_options={"confirm_publish": True}) as conn:
+        with Connection(url, transport_options={"confirm_publish": confirm}) as conn:
             channel = conn.channel()
             while True:
                 with next_lock:
@@ -920,6 +935,18 @@ def report(args, pipelines: list[dict], baselines: list[dict]) -> str:
         f"{'latency p99 (median)':34}{ms(m(pipelines, 'p99')):>14}{ms(m(baselines, 'p99')):>14}",
         f"{'ratio pipeline/baseline (median)':34}{median(ratios):>14.2%}"
         + ("   (open loop: both run at the offered rate, compare latencies)" if args.rate else ""),
+    ]
+    if all("no_confirm" in b for b in baselines):
+        free = [b["no_confirm"]["throughput"] for b in baselines]
+        lines += [
+            f"{'baseline without confirms (median)':34}{rate(median(free)) + ' msgs':>14}"
+            f"   p50 {ms(median(b['no_confirm']['p50'] for b in baselines))}",
+            f"{'ratio pipeline/no-confirm (median)':34}"
+            f"{median(p['throughput'] / f for p, f in zip(pipelines, free) if f):>14.2%}",
+            f"{'ratio confirmed/no-confirm baseline':34}"
+            f"{median(b['throughput'] / f for b, f in zip(baselines, free) if f):>14.2%}",
+        ]
+    lines += [
         "",
         f"pipeline latency without the wait for the bench's reviewer threads, p50/p95/p99 (median): "
         f"{ms(m(pipelines, 'system_p50'))} / {ms(m(pipelines, 'system_p95'))} / {ms(m(pipelines, 'system_p99'))}",
@@ -951,7 +978,7 @@ def report(args, pipelines: list[dict], baselines: list[dict]) -> str:
         lines += ["", "the services logged warnings or errors (first lines per round):"]
         lines += [f"  {line}" for line in problems]
     lost = sum(p["lost"] for p in pipelines)
-    lost_messages = sum(b["lost"] for b in baselines)
+    lost_messages = sum(b["lost"] + b.get("no_confirm", {}).get("lost", 0) for b in baselines)
     errors = sum(r.get("error_count", 0) for r in pipelines + baselines)
     if lost or lost_messages or errors:
         lines += ["", f"LOST: {lost} case(s) reached no plan and {lost_messages} baseline message(s) did not "
@@ -960,6 +987,17 @@ def report(args, pipelines: list[dict], baselines: list[dict]) -> str:
             for error in r.get("errors", []):
                 lines.append(f"  {error}")
     return "\n".join(lines)
+
+
+def server_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every bench shares: the servers, and where to keep the raw numbers."""
+    parser.add_argument("--json", type=Path, help="also write every round's raw results here")
+    parser.add_argument("--amqp-url", default=os.environ.get("AIDFLOW_BENCH_AMQP_URL",
+                                                             "amqp://guest:guest@127.0.0.1:5672/"),
+                        help="broker (its vhost is ignored: the bench makes its own)")
+    parser.add_argument("--pg-url", default=os.environ.get("AIDFLOW_BENCH_PG_URL",
+                                                           "postgresql://postgres@127.0.0.1:5432/postgres"),
+                        help="a PostgreSQL role that may CREATE DATABASE")
 
 
 def main(argv=None) -> int:
@@ -977,14 +1015,10 @@ def main(argv=None) -> int:
     parser.add_argument("--no-stages", dest="stages", action="store_false",
                         help="tap only review.opened and plan.opened (no per-stage breakdown)")
     parser.add_argument("--skip-baseline", action="store_true", help="run the pipeline only")
+    parser.add_argument("--no-confirm", action="store_true",
+                        help="also run the four hops without publisher confirms: the broker's no-confirm rate")
     parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs (their directory is printed)")
-    parser.add_argument("--json", type=Path, help="also write every round's raw results here")
-    parser.add_argument("--amqp-url", default=os.environ.get("AIDFLOW_BENCH_AMQP_URL",
-                                                             "amqp://guest:guest@127.0.0.1:5672/"),
-                        help="broker (its vhost is ignored: the bench makes its own)")
-    parser.add_argument("--pg-url", default=os.environ.get("AIDFLOW_BENCH_PG_URL",
-                                                           "postgresql://postgres@127.0.0.1:5432/postgres"),
-                        help="a PostgreSQL role that may CREATE DATABASE")
+    server_arguments(parser)
     args = parser.parse_args(argv)
     if shutil.which("rabbitmqctl") is None:
         parser.error("rabbitmqctl must be on the PATH: the bench makes its own vhost")
@@ -1007,6 +1041,9 @@ def main(argv=None) -> int:
             baselines.append(run_baseline(args, round_no))
             b = baselines[-1]
             log(f"round {round_no}: baseline {rate(b['throughput'])} msgs, p50 {ms(b['p50'])}, lost {b['lost']}")
+            if args.no_confirm:
+                b["no_confirm"] = run_baseline(args, round_no, confirm=False)
+                log(f"round {round_no}: baseline without confirms {rate(b['no_confirm']['throughput'])} msgs")
     except KeyboardInterrupt:
         log("interrupted; everything started was stopped and removed")
         return 130
