@@ -522,11 +522,21 @@ class Http:
         self.local = threading.local()
 
     def post(self, url: str, body: dict, timeout: float = 60) -> requests.Response:
+        try:
+            return self._session().post(url, json=body, timeout=timeout)
+        except requests.ConnectionError:
+            # The server closed an idle keep-alive connection as the request went out on it (the
+            # approvers' sessions sit idle between cases): the request never reached the API.
+            # Once more on a fresh connection.
+            self.local.session = None
+            return self._session().post(url, json=body, timeout=timeout)
+
+    def _session(self) -> requests.Session:
         session = getattr(self.local, "session", None)
         if session is None:
             session = self.local.session = requests.Session()
             session.headers.update({"Authorization": f"Bearer {self.token}", "Accept-Language": "en"})
-        return session.post(url, json=body, timeout=timeout)
+        return session
 
 
 def tokens(secret: str) -> dict[str, str]:
