@@ -106,9 +106,10 @@ def parse(body: bytes | str, *, content_type: str | None, message_id: str | None
     if len(body) > MAX_BODY_BYTES:
         raise MessageRejected("too-large", f"body is over {MAX_BODY_BYTES} bytes")
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
-        raise MessageRejected("invalid-json", "body is not JSON") from None
+        # UTF-8 only (RFC 8259); json.loads would guess UTF-16 and UTF-32 from the bytes.
+        document = json.loads(body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body)
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
+        raise MessageRejected("invalid-json", "body is not UTF-8 JSON") from None
     if not isinstance(document, dict):
         raise MessageRejected("invalid-envelope", "body is not a JSON object")
     missing = [k for k in ("specversion", "id", "source", "type", "time", "data") if k not in document]
@@ -125,6 +126,8 @@ def parse(body: bytes | str, *, content_type: str | None, message_id: str | None
         raise MessageRejected("invalid-envelope", f"id is longer than {MAX_ID_LENGTH} characters")
     if not isinstance(document.get("subject", ""), str):
         raise MessageRejected("invalid-envelope", "subject must be a string")
+    if message_id == "":  # a consumer always passes the property: "" when the message had none
+        raise MessageRejected("invalid-envelope", "message_id property is missing")
     if message_id is not None and message_id != document["id"]:
         raise MessageRejected("invalid-envelope", "message_id property differs from id")
     if type is not None and type != document["type"]:

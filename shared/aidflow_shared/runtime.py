@@ -220,7 +220,7 @@ class ServiceRuntime:
 
     def _envelope(self, delivery: Delivery):
         """The delivery's envelope and this service's handler for it; MessageRejected if none."""
-        envelope = parse(delivery.body, content_type=delivery.content_type, message_id=delivery.message_id,
+        envelope = parse(delivery.body, content_type=delivery.content_type, message_id=delivery.message_id or "",
                          type=delivery.type, correlation_id=delivery.correlation_id, user_id=delivery.publisher,
                          routing_key=delivery.original_routing_key)
         handler = self.service.handlers.get(envelope.type)
