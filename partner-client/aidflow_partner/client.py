@@ -220,14 +220,13 @@ class PartnerClient:
         message, whichever comes first (none: runs until interrupted).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        handled = 0
+        handled = [0]  # kept across reconnections
         while True:
             held: list[int] = []
             try:
-                handled += self._consume_once(route, held, deadline, idle_timeout,
-                                              None if max_messages is None else max_messages - handled)
+                self._consume_once(route, held, handled, deadline, idle_timeout, max_messages)
                 self._release(held)
-                return handled
+                return handled[0]
             except CONNECTION_LOST:
                 # Unacknowledged messages go back to the queue with the connection: none is lost.
                 self._reconnect()
@@ -235,24 +234,24 @@ class PartnerClient:
                 self._channel = None
                 raise ReadRefused(f"{self.queue}: {exc.reply_text}", exc.reply_code) from exc
 
-    def _consume_once(self, route, held, deadline, idle_timeout, budget) -> int:
+    def _consume_once(self, route, held, handled, deadline, idle_timeout, max_messages) -> None:
         channel = self.channel
-        handled, idle_since = 0, time.monotonic()
+        idle_since = time.monotonic()
         try:
             for method, properties, body in channel.consume(self.queue, inactivity_timeout=0.2):
                 now = time.monotonic()
                 if method is None:
                     if (deadline is not None and now >= deadline) or (
                             idle_timeout is not None and now - idle_since >= idle_timeout):
-                        return handled
+                        return
                     continue
                 idle_since = now
                 handler = self._route(route, channel, method, properties, body, held)
-                if handler is not None:
-                    if self._handle(channel, method, handler):
-                        handled += 1
-                if (budget is not None and handled >= budget) or (deadline is not None and now >= deadline):
-                    return handled
+                if handler is not None and self._handle(channel, method, handler):
+                    handled[0] += 1
+                if (max_messages is not None and handled[0] >= max_messages) or (
+                        deadline is not None and now >= deadline):
+                    return
         finally:
             if channel.is_open:
                 channel.cancel()  # requeues what was delivered but not yet handed to us
