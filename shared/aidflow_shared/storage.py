@@ -150,8 +150,12 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
-            self.engine = create_engine(self.url, echo=echo, pool_pre_ping=True, pool_size=10,
-                                        max_overflow=10, pool_recycle=1800)
+            # No pre-ping: it costs a round trip on every checkout. A connection that died with the
+            # server fails its first statement instead, the pool drops every connection older than
+            # that failure, and the callers already treat the error as "database away": the
+            # consumer holds the message and tries again, the relay retries, and one API request per
+            # process answers 500 (nothing was accepted; the client sends it again).
+            self.engine = create_engine(self.url, echo=echo, pool_size=10, max_overflow=10, pool_recycle=1800)
         # Reads share the database; a transaction that writes says so up front, so that on SQLite
         # it takes the write lock at BEGIN and concurrent writers queue instead of failing.
         self.writer = self.engine.execution_options(aidflow_writes=True)
