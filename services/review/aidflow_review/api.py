@@ -82,11 +82,10 @@ def reviews_blueprint(runtime) -> Blueprint:
                 raise ApiError(404, "not_found")
             try:
                 work(uow, review, utcnow())
+                uow.commit()
             except DecisionRefused as refused:
                 raise ApiError(refused.status, refused.code, refused.fields) from None
-            try:
-                uow.commit()
-            except IntegrityError:  # another approver signed this level a moment ago
+            except IntegrityError:  # another approver signed this level a moment ago (SQLite)
                 raise ApiError(409, "conflict") from None
         with runtime.db.sessions() as session:
             review = session.scalars(_with_details(select(Review).where(Review.id == review_id))).one()

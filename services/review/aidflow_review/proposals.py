@@ -128,6 +128,11 @@ def propose(uow: UnitOfWork, review: Review, body: dict, *, proposer: str, rules
 def _check_reasoning(body: dict, reasoning: dict, advance: bool) -> None:
     """The recorded reasoning must hold together and agree with the proposed outcome."""
     situation, exclusions = reasoning.get("situation"), reasoning.get("exclusions") or {}
+    if body["outcome"] == "rejected" and body.get("reason_code") == "withdrawn":
+        # The applicant withdrew: nothing to assess, the reasoning recorded is what there was.
+        if not (body.get("explanation") or "").strip():
+            raise DecisionRefused("validation_failed", {"explanation": ["required"]})
+        return
     if advance:
         # Paid first, paperwork after: the situation now, the exclusions known so far.
         errors = {}
