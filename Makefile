@@ -18,7 +18,7 @@ TOOLS_STAMP := $(TOOLS)/node_modules/.installed
 CONTRACT := docs/contract
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools run demo report test test-unit contract bench clean
+.PHONY: help venv tools run demo report test test-unit test-chaos contract bench clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,6 +70,15 @@ test: venv tools ## Run the whole test suite
 
 test-unit: venv ## Run the unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+# The fault-injection suite's long form (`make test` runs one bounded run of it): several runs,
+# two replicas of review and payout; figures printed and written to data/chaos-figures.json.
+CHAOS_RUNS ?= 3
+CHAOS_SECONDS ?= 180
+test-chaos: venv ## Run the fault-injection suite, long form (CHAOS_RUNS, CHAOS_SECONDS)
+	@mkdir -p data
+	AIDFLOW_CHAOS_RUNS=$(CHAOS_RUNS) AIDFLOW_CHAOS_SECONDS=$(CHAOS_SECONDS) AIDFLOW_CHAOS_REPLICAS=2 \
+		AIDFLOW_CHAOS_FIGURES=data/chaos-figures.json $(BIN)/pytest tests/chaos $(PYTEST_ARGS)
 
 contract: venv ## Regenerate the published message contract in docs/contract after changing a message type
 	$(BIN)/python -m aidflow_shared.asyncapi --output $(CONTRACT)/asyncapi.yaml

@@ -38,6 +38,7 @@ import requests
 
 from aidflow_shared.auth import mint_token
 from aidflow_shared.settings import SERVICES, Settings
+from support import wait_until
 
 BIN = Path(sys.executable).parent
 SECRET = "chaos-secret-for-aidflow-fault-injection-0123456789"
@@ -59,17 +60,6 @@ def port_open(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _wait(predicate, timeout: float, what: str, interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
 
 
 def _owned_dir(prefix: str, user: str) -> Path:
@@ -125,12 +115,13 @@ class PrivateRabbitMQ:
         self.process = subprocess.Popen(["rabbitmq-server"], env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True, cwd="/")
         try:
-            _wait(lambda: self.process.poll() is not None or port_open(self.port), timeout, "the private RabbitMQ node")
+            wait_until(lambda: self.process.poll() is not None or port_open(self.port), timeout,
+                       "the private RabbitMQ node", interval=0.25)
             if self.process.poll() is not None:
                 raise Unavailable(f"rabbitmq-server exited with {self.process.returncode}: "
                                   f"{(self.dir / 'server.out').read_text(errors='replace')[-800:]}")
             self.ctl("await_startup", timeout=timeout)
-        except (TimeoutError, subprocess.SubprocessError) as exc:
+        except (AssertionError, subprocess.SubprocessError) as exc:
             raise Unavailable(f"the private RabbitMQ node did not start: {exc}") from None
 
     def stop(self) -> None:
@@ -304,8 +295,8 @@ class Cluster:
         """Seconds until every process answers /readyz (restarting any that died)."""
         started = time.monotonic()
         self.restart_dead()
-        _wait(lambda: self.restart_dead() is not None and all(p.ready() for p in self.procs), timeout,
-              "every service process ready", interval=0.2)
+        wait_until(lambda: self.restart_dead() is not None and all(p.ready() for p in self.procs), timeout,
+                   "every service process ready", interval=0.2)
         return time.monotonic() - started
 
     def replicas(self, service: str) -> list[ServiceProcess]:
