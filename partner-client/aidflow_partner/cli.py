@@ -45,7 +45,7 @@ def main(argv=None) -> int:
         return USAGE
     store = Store(args.state or default_path(agency))
     try:
-        with PartnerClient(url, agency, ca_file=args.ca_file) as client:
+        with PartnerClient(url, agency, ca_file=args.ca_file, reconnect_attempts=args.retries) as client:
             return args.run(client, store, args)
     except ConnectionFailed as exc:
         print(f"aidflow-partner: {exc}", file=sys.stderr)
@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ca-file", default=os.environ.get("AIDFLOW_PARTNER_CA_FILE"),
                         help="certificate authority of the broker's TLS certificate, if not publicly signed")
     parser.add_argument("--state", type=Path, help="the local store's file")
+    parser.add_argument("--retries", type=int, default=3,
+                        help="reconnection attempts, with back-off, before giving up (default 3)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     submit = sub.add_parser("submit", help="submit referrals from a JSON or CSV file")

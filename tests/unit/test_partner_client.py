@@ -157,3 +157,16 @@ def test_an_amqps_url_verifies_the_brokers_certificate_for_its_host():
     assert PartnerClient("amqp://legal-aid:secret@127.0.0.1/aidflow", "legal-aid").parameters.ssl_options is None
     with pytest.raises(ValueError):
         PartnerClient("amqp://u:p@127.0.0.1/", "Legal_Aid")
+
+
+def test_the_command_line_says_what_is_missing_and_gives_up_on_an_unreachable_broker(tmp_path):
+    def run(*args, **env):
+        return subprocess.run([sys.executable, "-m", "aidflow_partner", "--state", str(tmp_path / "s"), *args],
+                              capture_output=True, text=True, timeout=60,
+                              env={"PATH": "", "AIDFLOW_PARTNER_STATE": str(tmp_path), **env})
+
+    assert run("sync").returncode == 2  # no URL
+    assert run("--url", "amqp://u:p@127.0.0.1:1/", "--agency", "Bad_Code", "sync").returncode == 2
+    unreachable = run("--url", "amqp://u@127.0.0.1:1/", "--agency", "legal-aid", "--retries", "1", "sync",
+                      AIDFLOW_PARTNER_PASSWORD="p")
+    assert unreachable.returncode == 1 and "no connection after 2 attempts" in unreachable.stderr
