@@ -234,8 +234,8 @@ class DeadlineClocks:
         table; the clocks are then moved by joined statements over consecutive ranges of their
         ids, ``batch`` clocks per transaction. Each moved clock whose due date or provisional
         flag changed gets its ``recomputed`` change row in the same transaction as the move.
-        The rows are locked and checked again before they move, so two instances starting at
-        once record each change once.
+        A row is checked again once locked for its move, so two instances starting at once
+        record each change once.
 
         ``unit_of_work`` is accepted for the callers that pass it; the recompute opens its own
         transactions on the database.
@@ -302,13 +302,12 @@ class DeadlineClocks:
         params = {"after": after, "upto": upto, "fp": fingerprint, "now": utcnow()}
         now = bindparam("now", type_=UTCDateTime())
         if self.db.dialect == "postgresql":
-            # Locked first: a clock another instance is moving is read again once it committed,
-            # and is no longer stale.
+            # The update locks each row it moves; a clock another instance moved meanwhile is read
+            # again once that instance committed, is no longer stale, and is skipped. ``o`` is the
+            # row as it was, for the change record.
             row = conn.execute(text(
-                f"WITH old AS (SELECT c.id, c.due_at, c.provisional, c.calendar FROM deadline_clock c "
-                f"WHERE {stale} FOR UPDATE), "
-                f"moved AS (UPDATE deadline_clock c SET {moves} FROM old o, aidflow_recompute_plan p "
-                f"WHERE {within} AND c.id = o.id AND {planned} "
+                f"WITH moved AS (UPDATE deadline_clock c SET {moves} FROM deadline_clock o, aidflow_recompute_plan p "
+                f"WHERE {stale} AND o.id = c.id AND {within.replace('c.', 'o.')} AND {planned} "
                 "RETURNING c.id, p.due_at, p.provisional, o.due_at AS old_due_at, "
                 "o.provisional AS old_provisional, o.calendar AS old_calendar), "
                 "recorded AS (INSERT INTO deadline_change (clock_id, kind, at, due_at, provisional, reason) "
