@@ -16,6 +16,7 @@ from collections import deque
 
 import amqp
 from kombu import Connection
+from kombu.exceptions import OperationalError
 
 from aidflow_shared.bus.topology import Topology
 from aidflow_shared.bus.transport import (LAST_ERROR, RETRIES, Delivery, Handler, Outgoing, Parked, Transport,
@@ -28,7 +29,8 @@ log = logging.getLogger(__name__)
 BATCH_LIMIT = 16
 ARRIVED_WAIT = 0.001
 CONNECTION_ERRORS = (OSError, amqp.exceptions.ConnectionError, amqp.exceptions.RecoverableConnectionError,
-                     amqp.exceptions.ConnectionForced, ConnectionError)
+                     amqp.exceptions.ConnectionForced, ConnectionError,
+                     OperationalError)  # kombu's: the broker refused the connection (it is restarting)
 
 
 class AmqpTransport(Transport):
