@@ -244,7 +244,7 @@ def parse_or_reject(body, **props) -> None:
         assert rejected.reason and isinstance(rejected.detail, str)
 
 
-@hostile
+@settings(hostile, max_examples=EXAMPLES * 10)
 @given(body=st.binary(max_size=400), content_type=PROPERTY_VALUES, message_id=PROPERTY_VALUES,
        type_=PROPERTY_VALUES, user_id=PROPERTY_VALUES, routing_key=PROPERTY_VALUES)
 def test_any_bytes_and_properties_are_parsed_or_rejected(body, content_type, message_id, type_, user_id, routing_key):
@@ -269,7 +269,7 @@ def envelopes(draw):
     return document
 
 
-@hostile
+@settings(hostile, max_examples=EXAMPLES * 4)
 @given(document=envelopes(), same_id=st.booleans())
 def test_any_envelope_is_parsed_or_rejected(document, same_id):
     body = json.dumps(document).encode()
