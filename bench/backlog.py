@@ -31,7 +31,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import create_engine, text
 
-from pipeline import SERVICES, BenchError, Databases, System, Vhost, log, referral, server_arguments
+from pipeline import (SERVICES, BenchError, Databases, System, Vhost, log, process_table, referral,
+                      server_arguments)
 
 AGENCY = "poverty-bureau"
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -120,6 +121,12 @@ class MemorySampler:
         self.thread.join(5)
 
 
+def worker_cpu(system: System) -> dict[str, float]:
+    """CPU seconds (user + system) each worker process has used so far."""
+    table = process_table()
+    return {p.name: table[p.popen.pid][2] for p in system.procs if p.popen.pid in table}
+
+
 def count(url: str, sql: str) -> int:
     engine = create_engine(url, poolclass=None)
     try:
@@ -152,6 +159,7 @@ def run(args) -> dict:
                     "review reviews": (dbs.urls["review"], "SELECT count(*) FROM review"),
                 }
                 unsent = [(dbs.urls[s], "SELECT count(*) FROM outbox WHERE sent_at IS NULL") for s in SERVICES]
+                cpu_before = worker_cpu(system)
                 with MemorySampler(system.procs) as memory:
                     deadline = time.monotonic() + args.timeout
                     last_log = 0.0
@@ -168,11 +176,13 @@ def run(args) -> dict:
                             log(f"  {figures}, unsent {pending}")
                         time.sleep(1.0)
                     drained = time.perf_counter() - started
+                cpu_after = worker_cpu(system)
                 problems = system.problems()
             finally:
                 system.stop()
             return {"n": args.n, "fill_seconds": fill_seconds, "drain_seconds": drained,
                     "rate": args.n / drained, "counts": figures,
+                    "cpu_ms_per_referral": {k: (cpu_after[k] - cpu_before.get(k, 0.0)) * 1000 / args.n for k in cpu_after},
                     "rss_start_mb": {k: v / 2**20 for k, v in memory.first.items()},
                     "rss_peak_mb": {k: v / 2**20 for k, v in memory.peak.items()}, "log_problems": problems}
     finally:
@@ -184,9 +194,10 @@ def report(result: dict) -> str:
              f"  queued in {result['fill_seconds']:.0f} s; drained by the four workers in {result['drain_seconds']:.0f} s "
              f"({result['rate']:.1f} referrals/s)",
              f"  at the end: {result['counts']} (lost: {result['n'] - min(result['counts'].values())})",
-             "  resident memory per worker, at start -> peak:"]
+             "  per worker: resident memory at start -> peak, and CPU per referral while draining:"]
     for name, peak in result["rss_peak_mb"].items():
-        lines.append(f"    {name:18} {result['rss_start_mb'][name]:7.1f} MB -> {peak:7.1f} MB")
+        lines.append(f"    {name:18} {result['rss_start_mb'][name]:7.1f} MB -> {peak:7.1f} MB   "
+                     f"{result['cpu_ms_per_referral'].get(name, float('nan')):6.1f} ms CPU")
     if result["log_problems"]:
         lines.append("  the services logged warnings or errors:")
         lines += [f"    {line}" for line in result["log_problems"]]
