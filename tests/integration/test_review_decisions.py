@@ -291,3 +291,22 @@ def test_approval_thresholds_are_configuration(tmp_path, database_url):
 def _parse(text: str):
     from datetime import datetime
     return datetime.fromisoformat(text)
+
+
+def test_two_approvers_at_once_make_one_decision(app):
+    import threading
+    review = app.accept()
+    app.propose(review, approved_proposal(awards_for(review, 5_000_00)))
+    barrier, answers = threading.Barrier(2), []
+
+    def sign(subject):
+        barrier.wait()
+        answers.append(app.sign(review, "department_head", subject).status_code)
+    threads = [threading.Thread(target=sign, args=(s,)) for s in ("wang", "qian")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [201, 409]
+    assert len(app.decisions()) == 1
+    assert len(app.get_review(review["review_id"])["proposals"][0]["approvals"]) == 1
