@@ -37,6 +37,8 @@ from aidflow_shared.runtime import ServiceRuntime
 from support import settings_for
 
 EXAMPLES = int(os.environ.get("AIDFLOW_HOSTILE_EXAMPLES", "3"))
+# A deep run takes longer than the suite's default timeout.
+pytestmark = pytest.mark.timeout(max(300, EXAMPLES * 40))
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
 SERVICES = ("intake", "review", "payout", "followup")
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
@@ -92,7 +94,7 @@ def _fuzz_operation(operation, mode, headers, examples: int, found: Fuzzed) -> N
             response = case.call(headers=headers)
             found.statuses[response.status_code] += 1
             case.validate_response(response, checks=CHECKS)
-        except (KeyboardInterrupt, SystemExit):
+        except (KeyboardInterrupt, SystemExit, pytest.fail.Exception):  # the last: pytest-timeout
             raise
         except BaseException as exc:  # schemathesis reports failures as a BaseExceptionGroup
             found.failures[key] = str(exc)[:3000]
