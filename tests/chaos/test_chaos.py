@@ -42,6 +42,7 @@ import pytest
 from aidflow.reviewing import approve_chain, approved_proposal, decide, next_level
 from harness import Cluster, PrivatePostgres, PrivateRabbitMQ, Unavailable
 from invariants import SERVICES, check, collect
+from support import wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(3600)]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -145,6 +146,7 @@ class ChaosRun:
             workers[0].join()
             load_seconds = time.monotonic() - load_started
             self.cluster.wait_ready(180)
+            wait_until(self.consuming, 180, "a consumer per replica on every service queue", interval=1.0)
             drain_started = time.monotonic()
             report = self.drain()
             drain_seconds = time.monotonic() - drain_started
@@ -291,11 +293,28 @@ class ChaosRun:
         (its database and broker reachable)."""
         try:
             self.cluster.wait_ready(300)
+            wait_until(self.consuming, 300, "a consumer per replica on every service queue", interval=1.0)
         except AssertionError:
             self.errors.append(f"not recovered from {kind} within 300 s")
             return
         with self.lock:
             self.recovery[kind].append(time.monotonic() - started)
+
+    def consuming(self) -> bool:
+        """Every replica holds its consumer on its service's queue (readiness alone does not say)."""
+        try:
+            connection = pika.BlockingConnection(pika.URLParameters(self.rabbit.url(self.vhost)))
+        except (pika.exceptions.AMQPError, OSError):
+            return False
+        try:
+            channel = connection.channel()
+            return all(channel.queue_declare(f"aidflow.{s}", passive=True).method.consumer_count >= n
+                       for s, n in REPLICAS.items())
+        except (pika.exceptions.AMQPError, OSError):
+            return False
+        finally:
+            if connection.is_open:
+                connection.close()
 
     def kill(self, service: str) -> str:
         """SIGKILL one process of ``service`` (whatever it was doing), started again a moment later."""

@@ -177,6 +177,9 @@ class AmqpTransport(Transport):
                 backoff = 0.5
                 log.info("consuming", extra={"queue": queue})
                 while not stop.is_set():
+                    if not channel.is_open:  # the connection closed under a handler's publish or ack;
+                        # kombu would quietly open a new one, without our consumer: reconnect instead
+                        raise amqp.exceptions.RecoverableConnectionError("the consumer's channel is closed")
                     try:
                         conn.drain_events(timeout=1.0)
                     except socket.timeout:
