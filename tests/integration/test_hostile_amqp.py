@@ -18,6 +18,7 @@ import pytest
 from aidflow_intake.service import service as intake_service
 from aidflow_review.orm import Review
 from aidflow_review.service import service as review_service
+from aidflow_shared.bus.transport import ORIGINAL_ROUTING_KEY, ORIGINAL_USER, RETRIES
 from aidflow_shared.contracts import EVENTS, INBOUND
 from aidflow_shared.contracts.catalogue import CASE_OPENED, PLAN_OPENED, REFERRAL_SUBMIT
 from aidflow_shared.envelope import CONTENT_TYPE, MAX_BODY_BYTES, new_event
@@ -229,7 +230,8 @@ def submit(n: int, **changes) -> dict:
 
 
 def test_partner_commands_from_no_known_agency_are_parked(intake, channel):
-    """guest is a broker user but no partner agency; a message may also name no user at all."""
+    """guest is a broker user but no partner agency; a message may also name no user at all, or
+    carry the headers a retry queue's copy has, naming an agency."""
     kinds = []
     for n, (route, user_id) in enumerate([("legal-aid.referral.submit.v1", None),
                                           ("legal-aid.referral.submit.v1", "guest"),
@@ -238,6 +240,11 @@ def test_partner_commands_from_no_known_agency_are_parked(intake, channel):
         body = submit(n)
         kinds.append(encoded(body))
         send(channel, INBOUND, route, kinds[-1], properties(body, user_id=user_id))
+    # Headers only a retry queue's copy is trusted with, forged on a first delivery.
+    forged = submit(59)
+    kinds.append(encoded(forged))
+    send(channel, INBOUND, "legal-aid.referral.submit.v1", kinds[-1], properties(forged, headers={
+        ORIGINAL_USER: "legal-aid", ORIGINAL_ROUTING_KEY: "legal-aid.referral.submit.v1", RETRIES: 1}))
     broken = submit(60, data="not an object")
     kinds.append(encoded(broken))
     send(channel, INBOUND, "legal-aid.referral.submit.v1", kinds[-1], properties(broken, user_id="guest"))
@@ -245,5 +252,5 @@ def test_partner_commands_from_no_known_agency_are_parked(intake, channel):
     parked = wait_until(lambda: (p := intake.transport.parked(parking)) and len(p) == len(kinds) and p,
                         timeout=60, what="the partner commands to be parked")
     reasons = {p.body: p.reason for p in parked}
-    assert [reasons.get(body) for body in kinds] == ["unauthorized-publisher"] * 4 + ["schema-violation"]
+    assert [reasons.get(body) for body in kinds] == ["unauthorized-publisher"] * 5 + ["schema-violation"]
     assert table_rows(intake, "aid_case") == [] and table_rows(intake, "outbox") == []
