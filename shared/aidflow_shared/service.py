@@ -12,6 +12,9 @@ Each service module reads like this::
 
 The subscriptions themselves are declared once, in the message registry; ``check`` refuses to
 start a service whose handlers and declared subscriptions disagree.
+
+Every service has an audit log (``aidflow_shared.audit``): its table joins the service's metadata
+and its hook and export join the service's API, so no service can leave them out.
 """
 from __future__ import annotations
 
@@ -19,8 +22,10 @@ from typing import Callable
 
 from sqlalchemy import MetaData
 
+from aidflow_shared.audit import audit_blueprint, audit_table
 from aidflow_shared.contracts import MessageType, Registry, registry as default_registry
 from aidflow_shared.envelope import Envelope
+from aidflow_shared.permissions import is_pii_route
 from aidflow_shared.storage import UnitOfWork
 
 Handler = Callable[[Envelope, UnitOfWork], None]
@@ -31,6 +36,7 @@ class Service:
                  emits: list[MessageType] = (), version: str = "1.0.0", breach: MessageType | None = None):
         self.name = name
         self.metadata = metadata
+        audit_table(metadata)
         self.migrations = migrations  # "package:folder" of the Alembic scripts
         self.title = title
         self.version = version
@@ -71,7 +77,9 @@ class Service:
         return factory
 
     def blueprints(self, runtime) -> list:
-        return list(self._api(runtime)) if self._api else []
+        if not self._api:
+            return []
+        return [*self._api(runtime), audit_blueprint(runtime, is_pii_route=is_pii_route(self.name))]
 
     def check(self, registry: Registry = default_registry) -> None:
         declared = {t.type for t in registry.consumed_by(self.name)}

@@ -14,7 +14,7 @@ ROUTES = {
     ("post", "/api/v1/leads"), ("get", "/api/v1/leads"), ("get", "/api/v1/leads/{lead_id}"),
     ("post", "/api/v1/leads/{lead_id}/promotion"), ("post", "/api/v1/leads/{lead_id}/dismissal"),
     ("post", "/api/v1/partner-referrals"), ("get", "/api/v1/agencies"), ("put", "/api/v1/agencies/{code}"),
-    ("get", "/api/v1/reports/summary"),
+    ("get", "/api/v1/reports/summary"), ("get", "/api/v1/audit"), ("get", "/api/v1/audit/verification"),
 }
 
 
