@@ -85,17 +85,34 @@ class ServiceRuntime:
     def readiness(self) -> dict:
         return {"database": self.db.ping, "broker": self.transport.ping}
 
+    def liveness(self) -> dict:
+        return {"background": self.check_background}
+
+    def check_background(self) -> None:
+        """Raise when a background thread (consumer, relay, scanner, task) ended while running.
+
+        Each thread recovers from broker and database outages by itself; one that ended anyway
+        means this process no longer does its work, so its liveness probe fails and the process
+        is restarted instead of looking healthy with nobody consuming its queue.
+        """
+        if self._stop.is_set():
+            return
+        dead = [t.name for t in self._threads if not t.is_alive()]
+        if dead:
+            raise RuntimeError(f"background work stopped: {', '.join(sorted(dead))}")
+
     def create_app(self):
         from aidflow_shared.http.app import create_api_app
         return create_api_app(self.settings, title=self.service.title, version=self.service.version,
                               blueprints=self.service.blueprints(self), readiness=self.readiness(),
-                              metrics_registry=self.metrics.registry)
+                              liveness=self.liveness(), metrics_registry=self.metrics.registry)
 
     def create_health_app(self):
         """Only /healthz, /readyz, /metrics and /openapi.json: the worker process's HTTP face."""
         from aidflow_shared.http.app import create_api_app
         return create_api_app(self.settings, title=f"{self.service.title} (worker)", version=self.service.version,
-                              blueprints=[], readiness=self.readiness(), metrics_registry=self.metrics.registry)
+                              blueprints=[], readiness=self.readiness(), liveness=self.liveness(),
+                              metrics_registry=self.metrics.registry)
 
     # -- running --------------------------------------------------------------------------------
 

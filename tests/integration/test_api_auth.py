@@ -7,7 +7,7 @@ import jwt
 import pytest
 
 from aidflow_shared.auth import mint_token
-from support import settings_for, start_system
+from support import settings_for, start_system, wait_until
 
 SERVICES = ("intake", "review", "payout", "followup")
 
@@ -58,6 +58,21 @@ def test_health_metrics_and_openapi_are_open(system, name):
     assert "aidflow_outbox_backlog" in metrics and "aidflow_bus_connected" in metrics
     document = client.get("/openapi.json").get_json()
     assert document["openapi"].startswith("3.") and document["paths"]
+
+
+def test_healthz_fails_once_background_work_has_stopped(system):
+    """A worker whose consumer (or relay, scanner, task) thread ended is not alive: restart it."""
+    runtime = system.runtimes["review"]
+    client = system.clients["review"]
+    assert client.get("/healthz").status_code == 200
+    runtime._spawn("probe", lambda: None)  # a background thread that ends at once
+    try:
+        wait_until(lambda: client.get("/healthz").status_code == 503)
+        body = client.get("/healthz").get_json()
+        assert body["status"] == "failed" and "review-probe" in body["checks"]["background"]
+    finally:
+        runtime._threads[:] = [t for t in runtime._threads if t.name != "review-probe"]
+    assert client.get("/healthz").status_code == 200
 
 
 def test_a_role_without_the_right_gets_403_in_the_language_asked(system):

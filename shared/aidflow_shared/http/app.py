@@ -36,11 +36,14 @@ def create_api_app(
     blueprints: list[Blueprint],
     readiness: dict[str, Callable[[], None]],
     metrics_registry: CollectorRegistry,
+    liveness: dict[str, Callable[[], None]] | None = None,
 ) -> Flask:
     """A Flask app serving ``blueprints`` under the shared shell.
 
     ``readiness`` maps a name (``database``, ``broker``) to a check that raises when that
-    dependency cannot be used; each check must bound its own wait. Request metrics go into
+    dependency cannot be used; each check must bound its own wait. ``liveness`` maps a name to a
+    cheap check of the process itself (no I/O) that raises when the process can no longer do its
+    work and should be restarted; ``/healthz`` fails with it. Request metrics go into
     ``metrics_registry``, which ``/metrics`` serves with everything else registered there.
     """
     app = Flask(__name__, static_folder=None)
@@ -51,7 +54,7 @@ def create_api_app(
     install_auth(app, settings)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
-    _install_probes(app, readiness, metrics_registry)
+    _install_probes(app, readiness, metrics_registry, liveness or {})
     install_openapi(app, title=title, version=version)
     if settings.using_dev_secret:
         logger.warning(
@@ -62,11 +65,18 @@ def create_api_app(
 
 
 def _install_probes(
-    app: Flask, readiness: dict[str, Callable[[], None]], registry: CollectorRegistry
+    app: Flask, readiness: dict[str, Callable[[], None]], registry: CollectorRegistry,
+    liveness: dict[str, Callable[[], None]],
 ) -> None:
     @app.get("/healthz")
     def healthz():
-        """Alive: the process answers requests."""
+        """Alive: the process answers requests and its background work still runs."""
+        for name, check in liveness.items():
+            try:
+                check()
+            except Exception as exc:  # a dead consumer or relay: restart the process
+                logger.error("liveness check %s failed: %s", name, exc)
+                return jsonify(status="failed", checks={name: f"failed: {exc}"}), 503
         return jsonify(status="ok")
 
     @app.get("/readyz")
