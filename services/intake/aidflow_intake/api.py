@@ -95,8 +95,11 @@ def cases_blueprint(runtime) -> Blueprint:
                                        source_agency=referral.get("source_agency"), vault=vault)
             except Refused as refused:
                 raise _refused(refused) from None
+            # The answer comes from the objects just written; only the other cases of the same
+            # criminal case are read (in this transaction, so the new case is not among them).
+            view = case_view(uow.session, opened.case, vault, principal.roles, others=opened.other_case_numbers)
             uow.commit()
-        body = show(opened.case.id, CaseCreatedOut, warnings=opened.warnings)
+        body = CaseCreatedOut().dump({**view, "warnings": opened.warnings})
         return body, 201, {"Location": f"/api/v1/cases/{opened.case.id}"}
 
     @bp.get("/cases")

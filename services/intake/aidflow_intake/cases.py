@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from aidflow_intake import checklist, identity
@@ -48,6 +48,17 @@ class Refused(Exception):
 class Opened:
     case: Case
     warnings: list[dict] = field(default_factory=list)
+    # The case numbers of each known person's earlier cases, by person id (a new person has none).
+    other_case_numbers: dict[str, list[str]] = field(default_factory=dict)
+    claims: list[dict] = field(default_factory=list)  # inserted once the case and its people are
+
+
+def _write(session, opened: Opened) -> None:
+    """Flush the new case, then insert its claims: their primary key is the guard against a
+    concurrent second case of the same person in the same criminal case."""
+    session.flush()
+    if opened.claims:
+        session.execute(insert(CaseClaim), opened.claims)
 
 
 def new_case_number(day: date) -> str:
@@ -60,23 +71,31 @@ def register_case(uow: UnitOfWork, referral: dict, *, registered_by: str, source
     """Open a case from a loaded referral and, when asked (``accept`` or a migrated
     ``accepted_at``), accept it in the same transaction.
 
-    A person or claim inserted concurrently by another transaction surfaces as an integrity
-    error; the attempt is rolled back to its savepoint and made again, and then sees the other
-    transaction's rows: the same person, or a duplicate case refused.
+    The case, its people, beneficiaries, claims, documents and history are built in memory, the
+    acceptance applied to them, and then written in one flush (one INSERT per table), the
+    events after them. A person or claim inserted concurrently by another transaction surfaces
+    as an integrity error; the attempt is rolled back to its savepoint and made again, and then
+    sees the other transaction's rows: the same person, or a duplicate case refused.
     """
+    accepting = bool(referral.get("accept") or referral.get("accepted_at"))
+    session = uow.session
     for attempt in range(ATTEMPTS):
         try:
-            with uow.session.begin_nested():
-                opened = open_case(uow, referral, registered_by=registered_by, source_agency=source_agency,
+            with session.begin_nested(), session.no_autoflush:
+                opened = _new_case(uow, referral, registered_by=registered_by, source_agency=source_agency,
                                    lead=lead, received_at=received_at, rereferred_from=rereferred_from,
                                    vault=vault)
+                acceptance = _accept(uow, opened.case, accepted_by=registered_by,
+                                     override_reason=referral.get("override_reason"),
+                                     accepted_at=referral.get("accepted_at")) if accepting else None
+                _write(session, opened)
             break
         except IntegrityError:
             if attempt == ATTEMPTS - 1:
                 raise
-    if referral.get("accept") or referral.get("accepted_at"):
-        accept_case(uow, opened.case, accepted_by=registered_by, override_reason=referral.get("override_reason"),
-                    accepted_at=referral.get("accepted_at"))
+    _emit_opened(uow, opened.case)
+    if acceptance is not None:
+        uow.emit(CASE_ACCEPTED.type, acceptance, subject=opened.case.id)
     return opened
 
 
@@ -87,6 +106,22 @@ def open_case(uow: UnitOfWork, referral: dict, *, source_agency: str | None = No
 
     The case was received when the referral says (a record migrated from a paper ledger), else
     when the caller took it in (``received_at``: a partner's transfer), else now.
+    """
+    with uow.session.no_autoflush:
+        opened = _new_case(uow, referral, source_agency=source_agency, registered_by=registered_by, lead=lead,
+                           received_at=received_at, rereferred_from=rereferred_from, vault=vault)
+    _write(uow.session, opened)
+    _emit_opened(uow, opened.case)
+    return opened
+
+
+def _new_case(uow: UnitOfWork, referral: dict, *, source_agency: str | None, registered_by: str,
+              lead: Lead | None, received_at: datetime | None, rereferred_from: Case | None,
+              vault: Vault | None) -> Opened:
+    """The case of ``referral`` and everything that belongs to it, added to the session, unflushed.
+
+    Its collections start empty and are filled here, so the answer to the request is built from
+    these objects without reading anything back.
     """
     session = uow.session
     vault = vault or vault_for(uow.db)
@@ -107,68 +142,79 @@ def open_case(uow: UnitOfWork, referral: dict, *, source_agency: str | None = No
         eligibility_situation=referral.get("eligibility_situation"), situation_reason=referral.get("situation_reason"),
         victim_deceased=bool(referral.get("victim_deceased")), track="urgent_medical" if urgent else "standard",
         status="registered", summary=referral.get("summary"), registered_by=registered_by,
-        received_at=received_at, opened_at=now, updated_at=now,
+        received_at=received_at, opened_at=now, updated_at=now, accepted_at=None, accepted_by=None,
+        acceptance_override_reason=None, agent_kind=None, agent=None,
         migrated=bool(referral.get("received_at") or referral.get("accepted_at")),
+        beneficiaries=[], documents=[], history=[], transfers=[],
     )
     session.add(case)
     if uow.clocks and case.source == "partner_transfer":
         # A partner's transfer is to be accepted (受理) within the transfer deadline of the policy.
         uow.clocks.start(uow, stage="transfer", subject_id=case.id, case_id=case.id, started_at=received_at,
                          track=case.track)
+    fresh: dict[str, Person] = {}  # the people this referral adds, by blind index: not yet in the database
     if application.get("agent"):
-        agent, _known, _notes = _recognise(session, vault, application["agent"])
+        agent, _known, _notes = _recognise(session, vault, application["agent"], fresh)
         case.agent_kind = application["agent"]["kind"]
         case.agent = agent
-    warnings = []
+    opened = Opened(case)
     for position, entry in enumerate(referral["beneficiaries"]):
-        person, known, notes = _recognise(session, vault, entry)
+        person, known, notes = _recognise(session, vault, entry, fresh)
         if known:
             _refuse_second_case(session, person, ref, position)
             earlier = _cases_of(session, person.id)
+            opened.other_case_numbers[person.id] = [c.case_number for c in earlier]
             if earlier:  # say so now, at creation, not later
-                warnings.append({"code": "person_known", "beneficiary": position,
-                                 "case_numbers": [c.case_number for c in earlier]})
-            warnings.extend({"code": note, "beneficiary": position} for note in notes)
+                opened.warnings.append({"code": "person_known", "beneficiary": position,
+                                        "case_numbers": [c.case_number for c in earlier]})
+            opened.warnings.extend({"code": note, "beneficiary": position} for note in notes)
         markers = set(entry.get("poverty_markers") or ())
         case.beneficiaries.append(Beneficiary(
-            id=new_id(), person=person, position=position, relationship_to_victim=entry["relationship"],
+            id=new_id(), person=person, person_id=person.id, position=position,
+            relationship_to_victim=entry["relationship"],
             is_minor=identity.is_minor(person.birth_date, received_on),
             registered_poor_household="registered_poor_household" in markers,
             impoverished_by_case="impoverished_by_case" in markers,
             returned_to_poverty_by_case="returned_to_poverty_by_case" in markers,
-            urgent_medical_need=bool(entry.get("urgent_medical_need"))))
-    session.flush()
-    if ref:
-        for beneficiary in case.beneficiaries:
-            session.add(CaseClaim(person_id=beneficiary.person_id, criminal_case_ref=ref, case_id=case.id))
+            urgent_medical_need=bool(entry.get("urgent_medical_need")), status="open"))
+        if ref:
+            opened.claims.append({"person_id": person.id, "criminal_case_ref": ref, "case_id": case.id})
     for document in referral.get("documents") or ():
         owner = document.get("beneficiary")
         case.documents.append(CaseDocument(
-            id=new_id(), case_id=case.id, kind=document["kind"], reference=document.get("reference"),
+            id=new_id(), case_id=case.id, kind=document["kind"], reference=document.get("reference"), note=None,
             beneficiary_id=None if owner is None else case.beneficiaries[owner].id, received_at=received_at,
             recorded_by=registered_by))
-    session.add(CaseHistory(case_id=case.id, status="registered", note=f"source {case.source}", at=now))
-    session.flush()  # the claims' primary key is the guard against a concurrent second case
+    case.history.append(CaseHistory(id=new_id(), case_id=case.id, status="registered", event_type=None,
+                                    note=f"source {case.source}", at=now))
+    return opened
+
+
+def _emit_opened(uow: UnitOfWork, case: Case) -> None:
     uow.emit(CASE_OPENED.type, {
         "case_id": case.id, "case_number": case.case_number, "source": case.source,
-        "source_agency": source_agency, "track": case.track, "criminal_case_ref": ref,
+        "source_agency": case.source_agency, "track": case.track, "criminal_case_ref": case.criminal_case_ref,
         "beneficiaries": [{"beneficiary_id": b.id, "person_ref": b.person_id, "is_minor": b.is_minor,
                            "relationship": b.relationship_to_victim} for b in case.beneficiaries],
-        "opened_at": now,
+        "opened_at": case.opened_at,
     }, subject=case.id)
-    return Opened(case, warnings)
 
 
-def _recognise(session, vault: Vault, entry: dict) -> tuple[Person, bool, list[str]]:
-    """The stored person with this ID document (known), or a new one; and what differs."""
+def _recognise(session, vault: Vault, entry: dict, fresh: dict[str, Person]) -> tuple[Person, bool, list[str]]:
+    """The stored person with this ID document (known), or a new one; and what differs.
+
+    ``fresh`` holds the people already added by the same referral (an agent who is also named
+    among the beneficiaries), which no query sees before the flush; new ones join it.
+    """
     index = id_index(vault, entry["id_type"], entry["id_number"])
-    existing = session.scalars(select(Person).where(Person.id_index == index)).first()
+    existing = fresh.get(index) or session.scalars(select(Person).where(Person.id_index == index)).first()
     if existing is None:
         person = Person(id=new_id(), name_sealed=vault.seal(entry["name"], field="name"), id_type=entry["id_type"],
                         id_number_sealed=vault.seal(identity.normalise(entry["id_number"]), field="id_number"),
                         id_index=index, birth_date=entry.get("birth_date"),
-                        phone_sealed=vault.seal(entry.get("phone"), field="phone"))
+                        phone_sealed=vault.seal(entry.get("phone"), field="phone"), created_at=utcnow())
         session.add(person)
+        fresh[index] = person
         return person, False, []
     notes = []
     if vault.open(existing.name_sealed, field="name") != entry["name"]:
@@ -241,6 +287,13 @@ def set_eligibility(case: Case, situation: str, reason: str | None) -> None:
 def accept_case(uow: UnitOfWork, case: Case, *, accepted_by: str, override_reason: str | None = None,
                 accepted_at: datetime | None = None) -> None:
     """受理: allowed with a complete checklist, or with the reason staff accept it anyway."""
+    event = _accept(uow, case, accepted_by=accepted_by, override_reason=override_reason, accepted_at=accepted_at)
+    uow.emit(CASE_ACCEPTED.type, event, subject=case.id)
+
+
+def _accept(uow: UnitOfWork, case: Case, *, accepted_by: str, override_reason: str | None,
+            accepted_at: datetime | None) -> dict:
+    """Accept ``case`` in memory (its history included); the ``case.accepted`` event to emit."""
     if case.status != "registered":
         raise Refused(409, "already_accepted")
     now = utcnow()
@@ -261,8 +314,9 @@ def accept_case(uow: UnitOfWork, case: Case, *, accepted_by: str, override_reaso
     case.migrated = case.migrated or accepted_at is not None
     case.updated_at = now
     note = "documents complete" if items.complete else "accepted with documents missing"
-    uow.session.add(CaseHistory(case_id=case.id, status="accepted", note=note, at=now))
-    uow.emit(CASE_ACCEPTED.type, {
+    case.history.append(CaseHistory(id=new_id(), case_id=case.id, status="accepted", event_type=None, note=note,
+                                    at=now))
+    return {
         "case_id": case.id, "case_number": case.case_number, "source": case.source,
         "source_agency": case.source_agency, "track": case.track, "criminal_case_ref": case.criminal_case_ref,
         "eligibility_situation": case.eligibility_situation, "victim_deceased": case.victim_deceased,
@@ -271,7 +325,7 @@ def accept_case(uow: UnitOfWork, case: Case, *, accepted_by: str, override_reaso
                            "urgent_medical_need": b.urgent_medical_need} for b in case.beneficiaries],
         "documents_complete": items.complete, "received_at": case.received_at, "accepted_at": case.accepted_at,
         "migrated": case.migrated,
-    }, subject=case.id)
+    }
 
 
 def poverty_markers(beneficiary: Beneficiary) -> list[str]:

@@ -37,7 +37,10 @@ def checklist_view(case: Case) -> dict:
     }
 
 
-def case_view(session, case: Case, vault: Vault, roles: frozenset[str], *, full: bool = True) -> dict:
+def case_view(session, case: Case, vault: Vault, roles: frozenset[str], *, full: bool = True,
+              others: dict[str, list[str]] | None = None) -> dict:
+    """The case as ``roles`` may see it. ``others`` (the case numbers of each person's other
+    cases, by person id) when the caller knows them already, as registration does."""
     view = {name: getattr(case, name) for name in (
         "case_number", "source", "source_agency", "partner_reference", "stage", "criminal_case_ref", "lead_id",
         "rereferred_from_id",
@@ -45,7 +48,8 @@ def case_view(session, case: Case, vault: Vault, roles: frozenset[str], *, full:
         "registered_by", "received_at", "opened_at", "accepted_at", "accepted_by", "acceptance_override_reason",
         "migrated", "updated_at")}
     view["case_id"] = case.id
-    others = _other_cases_of_people(session, case)
+    if others is None:
+        others = _other_cases_of_people(session, case)
     view["beneficiaries"] = [
         {**person_view(b.person, vault, roles), "beneficiary_id": b.id, "person_ref": b.person_id,
          "relationship": b.relationship_to_victim, "is_minor": b.is_minor, "poverty_markers": poverty_markers(b),
