@@ -60,3 +60,19 @@ def test_a_referral_post_stays_a_handful_of_statements(intake):
     # Registration: the person looked up, one INSERT per table, two outbox rows, the linked
     # cases; the audit entry's own few. Twenty-six before the answer was built in memory.
     assert len(statements) <= 16, "\n".join(s.split("\n")[0] for s in statements)
+
+
+def test_acceptance_and_eligibility_are_answered_as_read_back(intake):
+    body = referral(6, accept=False, eligibility_situation=None)
+    case = intake.refer(body)
+    response = intake.call("PUT", f"/cases/{case['case_id']}/eligibility",
+                           json={"eligibility_situation": "serious_injury"})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == intake.get(f"/cases/{case['case_id']}")
+    intake.post(f"/cases/{case['case_id']}/documents", {"kind": "injury_appraisal"})
+    response = intake.post(f"/cases/{case['case_id']}/acceptance", {})
+    assert response.status_code == 201, response.get_json()
+    accepted = response.get_json()
+    assert accepted == intake.get(f"/cases/{case['case_id']}")
+    assert accepted["status"] == "accepted" and [h["status"] for h in accepted["history"]] == ["registered",
+                                                                                                 "accepted"]

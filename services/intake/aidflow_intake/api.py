@@ -75,6 +75,13 @@ def cases_blueprint(runtime) -> Blueprint:
                 raise ApiError(404, "not_found")
             return schema().dump({**case_view(session, case, vault, current_principal().roles), **extra})
 
+    def changed(uow, case: Case) -> dict:
+        """Commit, and answer with the locked case as changed in memory: it was loaded whole, and
+        what the change added (an acceptance's history entry) is in its collections."""
+        view = case_view(uow.session, case, vault, current_principal().roles)
+        uow.commit()
+        return CaseOut().dump(view)
+
     @bp.post("/referrals")
     @require(*STAFF)
     @doc(request=ReferralIn, response=CaseCreatedOut, status=201, tags=["referrals"])
@@ -164,8 +171,7 @@ def cases_blueprint(runtime) -> Blueprint:
                 set_eligibility(case, body["eligibility_situation"], body.get("situation_reason"))
             except Refused as refused:
                 raise _refused(refused) from None
-            uow.commit()
-        return show(case_id)
+            return changed(uow, case)
 
     @bp.post("/cases/<case_id>/acceptance")
     @require(*STAFF)
@@ -184,8 +190,7 @@ def cases_blueprint(runtime) -> Blueprint:
                             override_reason=body.get("override_reason"), accepted_at=body.get("accepted_at"))
             except Refused as refused:
                 raise _refused(refused) from None
-            uow.commit()
-        return show(case_id), 201
+            return changed(uow, case), 201
 
     return bp
 
