@@ -9,6 +9,7 @@ and ``AIDFLOW_TEST_PG_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -64,6 +65,20 @@ class Broker:
         open_now = self.connections()
         rabbitmqctl("close_all_connections", "-p", self.vhost, "test: dropping connections")
         return open_now
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """A command run in-process (``service_main``...) configures logging for a process: its
+    handler writes to the stream of the test that ran it and masks records for every handler
+    after it. Put the root logger back as it was after each test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
 
 
 @pytest.fixture
