@@ -253,7 +253,11 @@ class Cluster:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIDFLOW_", "DATABASE_URL", "AMQP_URL"))}
         env.update(AMQP_URL=amqp_url, AIDFLOW_JWT_SECRET=SECRET, AIDFLOW_DATA_DIR=str(workdir / "data"),
                    AIDFLOW_LOG_LEVEL="WARNING", AIDFLOW_RELAY_INTERVAL="0.1", AIDFLOW_RETRY_DELAYS="0.5,1,2",
-                   AIDFLOW_MAX_RETRIES="3", AIDFLOW_DEADLINE_SCAN_INTERVAL="5")
+                   AIDFLOW_MAX_RETRIES="3", AIDFLOW_DEADLINE_SCAN_INTERVAL="5",
+                   # A payout instance killed while sending leaves its order in doubt until the lease
+                   # ends, then asks the bank and resends: minutes in production, seconds here.
+                   AIDFLOW_PAYOUT_SWEEP_INTERVAL="1", AIDFLOW_PAYOUT_LEASE_SECONDS="10",
+                   AIDFLOW_PAYOUT_RESEND_AFTER="15")
         for variable in ("AIDFLOW_INTAKE_PII_KEY", "AIDFLOW_PAYOUT_PAYEE_KEY", "AIDFLOW_FOLLOWUP_CONTACT_KEY"):
             env[variable] = base64.b64encode(secrets.token_bytes(32)).decode()
         for service, url in db_urls.items():

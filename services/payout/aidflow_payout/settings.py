@@ -57,4 +57,5 @@ class PayoutSettings:
             sandbox_path=Path(pick("SANDBOX_PATH", str(settings.data_dir / "sandbox-bank.sqlite3"))),
             sweep_interval=float(pick("SWEEP_INTERVAL", "5")),
             resend_after=float(pick("RESEND_AFTER", "300")),
+            lease_seconds=float(pick("LEASE_SECONDS", "60")),
         )
