@@ -150,7 +150,10 @@ def _new(uow: UnitOfWork, payout: Payout, *, method: str, amount_fen: int, actor
 # -- sending ------------------------------------------------------------------------------------
 
 
-def send(payout_ctx, ids: list[str] | None = None, limit: int = 50) -> int:
+SEND_BATCH = 50  # orders claimed per transaction
+
+
+def send(payout_ctx, ids: list[str] | None = None, limit: int = SEND_BATCH) -> int:
     """Send pending instructions (these ``ids``, or any) to the bank and book the answers."""
     claimed = _claim(payout_ctx, ids, limit)
     for instruction_id in claimed:
@@ -339,13 +342,27 @@ def _reclaim(payout_ctx, instruction_id: str) -> bool:
 
 
 def run_worker(payout_ctx, stop) -> None:
-    """Sweep every ``sweep_interval`` seconds, and at once when woken, until ``stop`` is set."""
+    """Sweep every ``sweep_interval`` seconds until ``stop`` is set; in between, send at once
+    what a transaction just instructed (the worker is woken).
+
+    A wake-up only sends: the claim and one booking per order. Releasing instalments, expiring
+    leases, asking about orders in doubt and reading the bank's notifications wait for the next
+    full round, which comes at the interval whatever the traffic, so a busy worker spends its
+    transactions on the orders themselves rather than on four housekeeping statements per
+    payout.
+    """
+    interval = payout_ctx.settings.sweep_interval
+    next_round = time.monotonic()
     while not stop.is_set():
         payout_ctx.wakeup.clear()
+        more = False
         try:
-            sweep(payout_ctx)
+            if time.monotonic() >= next_round:
+                next_round = time.monotonic() + interval
+                sweep(payout_ctx)
+            else:
+                more = send(payout_ctx) == SEND_BATCH  # a full batch: there may be more waiting
         except Exception:  # database or bank away: the next round tries again
             log.warning("payout sweep failed; will retry", exc_info=True)
-        deadline = time.monotonic() + payout_ctx.settings.sweep_interval
-        while not stop.is_set() and not payout_ctx.wakeup.is_set() and time.monotonic() < deadline:
-            payout_ctx.wakeup.wait(0.2)
+        while not (more or stop.is_set() or payout_ctx.wakeup.is_set()) and time.monotonic() < next_round:
+            payout_ctx.wakeup.wait(min(0.2, max(0.0, next_round - time.monotonic())))

@@ -72,7 +72,13 @@ def reviews_blueprint(runtime) -> Blueprint:
             return ReviewOut().dump(review)
 
     def change(review_id: str, work, status: int = 200):
-        """Run ``work(uow, review, now)`` on the review, locked, and answer with the review."""
+        """Run ``work(uow, review, now)`` on the review, locked, and answer with the review.
+
+        The answer is the locked review as ``work`` left it, with its clock as the transaction
+        wrote it: no second read. ``work`` changes the review through its relationships (a new
+        proposal appended to ``review.proposals``, an approval to ``proposal.approvals``), so the
+        objects in the session are what a fresh read would load.
+        """
         with runtime.unit_of_work() as uow:
             query = _with_details(select(Review).where(Review.id == review_id))
             if runtime.db.dialect == "postgresql":
@@ -82,14 +88,13 @@ def reviews_blueprint(runtime) -> Blueprint:
                 raise ApiError(404, "not_found")
             try:
                 work(uow, review, utcnow())
+                uow.session.flush()
+                _attach_deadlines(runtime, uow.session, [review])
                 uow.commit()
             except DecisionRefused as refused:
                 raise ApiError(refused.status, refused.code, refused.fields) from None
             except IntegrityError:  # another approver signed this level a moment ago (SQLite)
                 raise ApiError(409, "conflict") from None
-        with runtime.db.sessions() as session:
-            review = session.scalars(_with_details(select(Review).where(Review.id == review_id))).one()
-            _attach_deadlines(runtime, session, [review])
             return ReviewOut().dump(review), status
 
     @bp.post("/reviews/<review_id>/proposal")

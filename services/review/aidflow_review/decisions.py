@@ -114,7 +114,7 @@ def record_decision(uow: UnitOfWork, review: Review, proposal: Proposal, decided
                         decided_at=now, proposal_id=proposal.id, proposed_by=proposal.proposed_by,
                         joint_aid=proposal.joint_aid, advance=proposal.advance,
                         awards=[Award(beneficiary_id=a["beneficiary_id"], amount_fen=a["amount_fen"])
-                                for a in proposal.awards])
+                                for a in sorted(proposal.awards, key=lambda a: a["beneficiary_id"])])
     review.status = "decided"
     review.decided_at = now
     review.waiting_reason = None
