@@ -6,6 +6,14 @@ returns personal data is marked ``pii``. A view that wants finer detail calls :f
 data themselves: the actor is a staff or agency subject, the target an id, the detail what the
 view chose to say.
 
+An API call that changes something writes its entry in the transaction of the change itself,
+as that transaction's last statement: the change and its entry commit together or not at all,
+and the call costs no second transaction. Such an entry records the route's documented success
+status (the answer a committed change gets); should the answer turn out otherwise after the
+commit (the response could not be produced), the call gets a second entry with the status it
+really answered. Calls that change nothing (reads, refusals) get their entry after the answer,
+in a transaction of their own.
+
 The log is append-only and tamper-evident. Each entry carries the SHA-256 hash of its canonical
 encoding, which includes the previous entry's hash, so the entries form a chain from a fixed
 genesis value: changing an entry breaks its own hash, deleting or reordering one breaks the link
@@ -28,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterator
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, has_request_context, jsonify, request
 from marshmallow import Schema, fields
 from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text, insert, select,
                         text)
@@ -288,22 +296,58 @@ def audit_blueprint(runtime, *, is_pii_route=lambda method, rule: False) -> Blue
         """The whole chain checked now: its head, and the first broken entry if any."""
         return jsonify(audit.verify().as_dict())
 
-    @blueprint.after_app_request
-    def record(response: Response) -> Response:
-        principal = g.get("principal")
-        if principal is None or request.url_rule is None or not request.url_rule.rule.startswith(API_PREFIX):
-            return response  # refused before anyone was known, or not an API call: nothing to attribute
+    def entry(principal, status: int) -> Entry:
+        """This request's entry, as answered with ``status``."""
         rule = request.url_rule.rule
         notes = g.get("audit", {})
         target_type, target_id = _target(request.view_args or {})
-        status = response.status_code
-        audit.record(Entry(
+        return Entry(
             actor=principal.subject, actor_roles=tuple(principal.roles), actor_agency=principal.agency,
             action=notes.get("action") or f"{request.method} {rule}",
             target_type=notes.get("target_type", target_type), target_id=notes.get("target_id", target_id),
             outcome="ok" if status < 400 else "refused" if status in (401, 403) else "failed", status=status,
             pii=is_pii_route(request.method, rule) and status < 400, detail=notes.get("detail", {}),
-        ))
+        )
+
+    def attributable():
+        """The principal of this API request, or None (refused before anyone was known, not an API call)."""
+        principal = g.get("principal")
+        if principal is None or request.url_rule is None or not request.url_rule.rule.startswith(API_PREFIX):
+            return None
+        return principal
+
+    def in_the_change(uow) -> None:
+        """Before a request's transaction commits: its entry, in the same transaction."""
+        principal = attributable()
+        if principal is None or "audit_written" in g or g.get("audit_pending"):
+            return
+        view = current_app.view_functions.get(request.endpoint)
+        operation = getattr(view, "openapi_operation", None)
+        status = operation.status if operation is not None else 200
+        audit.append(uow.session.connection(), entry(principal, status))
+        g.audit_pending = True
+
+        def written():
+            g.audit_written = status
+        uow.after_commit(written)
+
+    def join(uow) -> None:
+        if has_request_context():
+            g.audit_pending = False  # a transaction that rolls back leaves its entry unwritten
+            uow.before_commit(in_the_change)
+
+    if not getattr(runtime, "_audit_joins_requests", False):
+        runtime.uow_hooks.append(join)
+        runtime._audit_joins_requests = True
+
+    @blueprint.after_app_request
+    def record(response: Response) -> Response:
+        principal = attributable()
+        if principal is None:
+            return response
+        if g.get("audit_written") == response.status_code:
+            return response  # written with the change it records
+        audit.record(entry(principal, response.status_code))
         return response
 
     return blueprint

@@ -69,6 +69,8 @@ class ServiceRuntime:
         self.queue = f"aidflow.{service.name}"
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # Called with every new unit of work (the audit log joins a request's transaction).
+        self.uow_hooks: list = []
         for wire in service.setups:
             wire(self)
 
@@ -80,6 +82,8 @@ class ServiceRuntime:
     def unit_of_work(self, correlation_id: str | None = None) -> UnitOfWork:
         uow = UnitOfWork(self.db, source=self.source, correlation_id=correlation_id, on_commit=self.relay.notify)
         uow.clocks = self.clocks
+        for hook in self.uow_hooks:
+            hook(uow)
         return uow
 
     def readiness(self) -> dict:

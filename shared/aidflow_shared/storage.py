@@ -204,6 +204,7 @@ class UnitOfWork:
         self.session: Session | None = None
         self.emitted: list = []
         self._after_commit: list = []
+        self._before_commit: list = []
         self.clocks = None  # the service's DeadlineClocks, set by the runtime
         self._outbox = db.metadata.tables["outbox"]
         self._inbox = db.metadata.tables["inbox"]
@@ -256,7 +257,13 @@ class UnitOfWork:
         """Run ``callback`` once this transaction has committed (never if it rolls back)."""
         self._after_commit.append(callback)
 
+    def before_commit(self, callback) -> None:
+        """Run ``callback(uow)`` as the last work of this transaction, just before it commits."""
+        self._before_commit.append(callback)
+
     def commit(self) -> None:
+        for callback in self._before_commit:
+            callback(self)
         self.session.commit()
         if self.emitted and self._on_commit:
             self._on_commit()

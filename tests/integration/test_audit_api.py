@@ -61,6 +61,29 @@ def test_each_call_is_recorded_with_who_what_which_case_and_how_it_ended(intake)
     assert person["name"] not in dumped and person["id_number"] not in dumped
 
 
+def test_a_change_and_its_entry_commit_together_or_not_at_all(intake):
+    """A write's entry is the last statement of the write's own transaction: one entry per call,
+    and a transaction that fails at its commit leaves neither the change nor an "ok" entry, only
+    the entry of the failed call."""
+    assert intake.post("/referrals", referral(1)).status_code == 201
+    [registered] = entries(intake)["items"]
+    assert (registered["action"], registered["outcome"], registered["status"]) == ("POST /api/v1/referrals", "ok", 201)
+
+    def fail_at_commit(uow):
+        raise RuntimeError("the database went away at COMMIT")
+    intake.runtime.uow_hooks.append(lambda uow: uow.before_commit(fail_at_commit))  # after the audit entry's
+    intake.client.application.config["PROPAGATE_EXCEPTIONS"] = False
+    try:
+        assert intake.post("/referrals", referral(2)).status_code == 500
+    finally:
+        intake.runtime.uow_hooks.pop()
+    assert intake.call("GET", "/cases", "intake_clerk").get_json()["total"] == 1
+    items = entries(intake)["items"]
+    assert [(e["action"], e["outcome"], e["status"]) for e in items[1:]] == [
+        ("GET /api/v1/audit", "ok", 200), ("POST /api/v1/referrals", "failed", 500), ("GET /api/v1/cases", "ok", 200)]
+    assert intake.call("GET", "/audit/verification", "auditor").get_json()["ok"]
+
+
 def test_only_auditors_export_and_the_export_is_paged(intake):
     for _ in range(4):
         intake.call("GET", "/cases", "intake_clerk")
