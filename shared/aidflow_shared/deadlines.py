@@ -30,6 +30,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import (Boolean, Column, Date, Integer, MetaData, String, Table, bindparam, case, func, insert,
                         literal_column, select, text, update)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from aidflow_shared.calendar import BEIJING, Deadline, WorkingCalendar
 from aidflow_shared.policy import Policy
@@ -115,9 +117,6 @@ class DeadlineClocks:
         """Start the clock of ``stage`` for ``subject_id``; starting it again is a no-op."""
         if stage not in STAGES or track not in TRACKS:
             raise ClockError(f"unknown stage or track: {stage}/{track}")
-        existing = self.get(uow, stage, subject_id)
-        if existing is not None:
-            return existing
         allowance, unit = self.policy.allowance(stage, track)
         allowance = days or allowance
         plan = self.schedule(started_at, allowance, unit)
@@ -125,7 +124,14 @@ class DeadlineClocks:
                       unit=unit, allowance=allowance, extension=0, started_at=started_at, due_at=plan.due_at,
                       warning_at=plan.warning_at, critical_at=plan.critical_at, provisional=plan.provisional,
                       calendar=plan.calendar, status="running")
-        uow.session.execute(insert(self.table).values(**values))
+        # Inserted unless the clock exists (a second start, or another instance's a moment ago,
+        # which this waits for): one statement where a read and an insert took two.
+        upsert = postgresql_insert if self.db.dialect == "postgresql" else sqlite_insert
+        started = uow.session.execute(upsert(self.table).values(**values)
+                                      .on_conflict_do_nothing(index_elements=["stage", "subject_id"])
+                                      .returning(self.table.c.id)).first()
+        if started is None:
+            return self.get(uow, stage, subject_id)
         self._record(uow, values["id"], "started", started_at, plan.due_at, plan.provisional)
         return values
 
@@ -159,9 +165,15 @@ class DeadlineClocks:
         self._record(uow, clock["id"], "resumed", at, plan.due_at, plan.provisional)
         return dict(clock, **values)
 
-    def stop(self, uow: UnitOfWork, stage: str, subject_id: str, at: datetime) -> str | None:
-        """Stop the clock; ``met`` or ``missed`` (None if it was already stopped)."""
-        clock = self._require(uow, stage, subject_id)
+    def stop(self, uow: UnitOfWork, stage: str, subject_id: str, at: datetime, *,
+             missing_ok: bool = False) -> str | None:
+        """Stop the clock; ``met`` or ``missed`` (None if it was already stopped, or, with
+        ``missing_ok``, if there is no such clock: one read where a check and a stop took two)."""
+        clock = self.get(uow, stage, subject_id)
+        if clock is None:
+            if missing_ok:
+                return None
+            raise ClockError(f"no {stage} clock for {subject_id}")
         if clock["status"] == "stopped":
             return None
         if clock["status"] == "paused":  # decided while waiting: the wait until now does not count

@@ -20,10 +20,7 @@ def due_moment(day: date) -> datetime:
 
 def settle(uow, clocks, stage: str, subject_id: str, at: datetime, now: datetime) -> str | None:
     """Stop the clock of ``subject_id`` at ``at`` and resolve its escalation; the clock's outcome."""
-    outcome = None
-    clock = clocks.get(uow, stage, subject_id)
-    if clock is not None and clock["status"] != "stopped":
-        outcome = clocks.stop(uow, stage, subject_id, at)
+    outcome = clocks.stop(uow, stage, subject_id, at, missing_ok=True)
     escalation = uow.session.scalars(select(Escalation).where(Escalation.stage == stage,
                                                               Escalation.subject_id == subject_id)).first()
     if escalation is not None and escalation.resolved_at is None:

@@ -307,8 +307,7 @@ def _accept(uow: UnitOfWork, case: Case, *, accepted_by: str, override_reason: s
     case.status = "accepted"
     case.accepted_at = accepted_at or now
     if uow.clocks and case.source == "partner_transfer":  # the transfer is answered by its acceptance
-        if uow.clocks.get(uow, "transfer", case.id) is not None:
-            uow.clocks.stop(uow, "transfer", case.id, case.accepted_at)
+        uow.clocks.stop(uow, "transfer", case.id, case.accepted_at, missing_ok=True)
     case.accepted_by = accepted_by
     case.acceptance_override_reason = None if items.complete else override_reason
     case.migrated = case.migrated or accepted_at is not None

@@ -102,8 +102,7 @@ def cancel(uow: UnitOfWork, payout_ctx, payout: Payout, reason: str, actor: str)
                     reference=reason[:100], actor=actor)
     now = utcnow()
     payout.status, payout.cancelled_at, payout.cancel_reason = "cancelled", now, reason
-    if payout_ctx.clocks.get(uow, "payout", payout.id) is not None:
-        payout_ctx.clocks.stop(uow, "payout", payout.id, now)
+    payout_ctx.clocks.stop(uow, "payout", payout.id, now, missing_ok=True)
     record(uow, payout, "cancelled", actor, reason=reason)
 
 

@@ -118,8 +118,8 @@ def record_decision(uow: UnitOfWork, review: Review, proposal: Proposal, decided
     review.status = "decided"
     review.decided_at = now
     review.waiting_reason = None
-    if uow.clocks and uow.clocks.get(uow, "review", review.id) is not None:
-        uow.clocks.stop(uow, "review", review.id, now)
+    if uow.clocks:
+        uow.clocks.stop(uow, "review", review.id, now, missing_ok=True)
     uow.session.add(decision)
     review.decision = decision
     uow.emit(DECISION_RECORDED.type, {
