@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from aidflow_followup import needs
 from aidflow_followup.cases import case_file, facts_of, is_minor, learn_case
@@ -39,36 +38,29 @@ def open_plan(uow: UnitOfWork, followup, *, case_id: str, beneficiary_id: str, p
               decision_id: str | None = None, opened_on: str = "payout") -> Plan | None:
     """Open the beneficiary's plan; None if it is open already (the payout is then noted on it).
 
-    Two instances opening the same plan at once collide on its unique (case, beneficiary); the
-    loser's savepoint is rolled back and it finds the winner's plan.
+    The case file is locked first, so the plans of one case are opened one at a time: of two
+    instances opening the same plan at once, the second waits for the first to commit and then
+    finds its plan. The unique (case, beneficiary) stays as the backstop: a collision there
+    fails the transaction, and the message is handled again.
     """
     session = uow.session
-    for _ in range(2):
-        existing = session.scalars(select(Plan).where(Plan.case_id == case_id,
-                                                      Plan.beneficiary_id == beneficiary_id)).first()
-        if existing is not None:
-            existing.payout_id = existing.payout_id or payout_id
-            existing.decision_id = existing.decision_id or decision_id
-            return None
-        try:
-            with session.begin_nested():
-                plan = _new_plan(uow, followup, case_id, beneficiary_id, payout_id, decision_id, opened_on)
-                session.flush()
-            break
-        except IntegrityError:
-            continue
-    else:
-        raise RuntimeError("a plan could be neither opened nor found")
+    case = case_file(session, case_id, lock=True)
+    existing = session.scalars(select(Plan).where(Plan.case_id == case_id,
+                                                  Plan.beneficiary_id == beneficiary_id)).first()
+    if existing is not None:
+        existing.payout_id = existing.payout_id or payout_id
+        existing.decision_id = existing.decision_id or decision_id
+        return None
+    plan = _new_plan(uow, followup, case, beneficiary_id, payout_id, decision_id, opened_on)
     uow.emit(PLAN_OPENED.type, {"plan_id": plan.id, "case_id": case_id, "beneficiary_id": beneficiary_id,
                                 "opened_at": plan.opened_at}, subject=case_id)
     return plan
 
 
-def _new_plan(uow, followup, case_id, beneficiary_id, payout_id, decision_id, opened_on) -> Plan:
+def _new_plan(uow, followup, case: CaseFile, beneficiary_id, payout_id, decision_id, opened_on) -> Plan:
     session = uow.session
     now = utcnow()
-    case = case_file(session, case_id)
-    plan = Plan(id=new_id(), case_id=case_id, beneficiary_id=beneficiary_id, payout_id=payout_id,
+    plan = Plan(id=new_id(), case_id=case.case_id, beneficiary_id=beneficiary_id, payout_id=payout_id,
                 decision_id=decision_id, opened_on=opened_on, status="open", opened_at=now,
                 next_assessment_on=add_months(followup.today(now), followup.settings.reassess_months))
     plan.case = case
