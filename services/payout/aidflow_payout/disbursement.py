@@ -156,12 +156,14 @@ SEND_BATCH = 50  # orders claimed per transaction
 def send(payout_ctx, ids: list[str] | None = None, limit: int = SEND_BATCH) -> int:
     """Send pending instructions (these ``ids``, or any) to the bank and book the answers."""
     claimed = _claim(payout_ctx, ids, limit)
-    for instruction_id in claimed:
-        _submit(payout_ctx, instruction_id, "submit")
+    for instruction_id, method, order in claimed:
+        _submit(payout_ctx, instruction_id, "submit", (method, order))
     return len(claimed)
 
 
-def _claim(payout_ctx, ids, limit) -> list[str]:
+def _claim(payout_ctx, ids, limit) -> list[tuple[str, str, PaymentOrder]]:
+    """Claim up to ``limit`` pending instructions; each with its method and payment order, read
+    in the claiming transaction."""
     now = utcnow()
     with payout_ctx.unit_of_work() as uow:
         query = select(Instruction.id).where(Instruction.status == "pending")
@@ -171,27 +173,33 @@ def _claim(payout_ctx, ids, limit) -> list[str]:
         if not candidates:
             return []
         # Conditional: of two instances claiming the same row, the second finds it no longer pending.
-        claimed = uow.session.scalars(
+        claimed = set(uow.session.scalars(
             update(Instruction).where(Instruction.id.in_(candidates), Instruction.status == "pending")
             .values(status="sending", attempts=Instruction.attempts + 1, sent_at=now,
                     lease_until=now + timedelta(seconds=payout_ctx.settings.lease_seconds))
-            .returning(Instruction.id).execution_options(synchronize_session=False)).all()
+            .returning(Instruction.id).execution_options(synchronize_session=False)).all())
+        rows = {instruction.id: (instruction.method, _order(payout_ctx, instruction, payout))
+                for instruction, payout in uow.session.execute(
+                    select(Instruction, Payout).join(Payout, Payout.id == Instruction.payout_id)
+                    .where(Instruction.id.in_(claimed)))} if claimed else {}
         uow.commit()
-    return list(claimed)
+    return [(instruction_id, *rows[instruction_id]) for instruction_id in candidates if instruction_id in rows]
 
 
-def _submit(payout_ctx, instruction_id: str, via: str) -> None:
-    with payout_ctx.db.sessions() as session:
-        instruction = session.get(Instruction, instruction_id)
-        payout = session.get(Payout, instruction.payout_id)
-        order = _order(payout_ctx, instruction, payout)
+def _submit(payout_ctx, instruction_id: str, via: str, prepared: tuple[str, PaymentOrder] | None = None) -> None:
+    """Send one claimed instruction's order (``prepared`` as the claim read it, or read now)."""
+    if prepared is None:
+        with payout_ctx.db.sessions() as session:
+            instruction = session.get(Instruction, instruction_id)
+            prepared = instruction.method, _order(payout_ctx, instruction, session.get(Payout, instruction.payout_id))
+    method, order = prepared
     try:
         answer = payout_ctx.bank.submit(order)
     except BankTimeout:
         log.warning("the bank did not answer in time; the order's fate is unknown until it says",
                     extra={"instruction_id": instruction_id})
         _mark_unknown(payout_ctx, instruction_id)
-        payout_ctx.metrics.instructions.labels(instruction.method, "timeout").inc()
+        payout_ctx.metrics.instructions.labels(method, "timeout").inc()
         return
     except Exception:  # the bank is unreachable: the order is in doubt, as after a timeout
         log.warning("sending a payment order failed", exc_info=True, extra={"instruction_id": instruction_id})
@@ -272,9 +280,7 @@ def _pay(uow: UnitOfWork, payout_ctx, payout: Payout, instruction: Instruction) 
     if not first:
         return
     payout.disbursed_at = now
-    clocks = payout_ctx.clocks
-    if clocks.get(uow, "payout", payout.id) is not None:
-        clocks.stop(uow, "payout", payout.id, now)
+    payout_ctx.clocks.stop(uow, "payout", payout.id, now, missing_ok=True)
     uow.emit(PAYOUT_DISBURSED.type, {
         "payout_id": payout.id, "decision_id": payout.decision_id, "case_id": payout.case_id,
         "beneficiary_id": payout.beneficiary_id, "amount_fen": instruction.amount_fen, "fund_id": payout.fund_id,
