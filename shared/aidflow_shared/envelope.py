@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from marshmallow import EXCLUDE, ValidationError
 
 from aidflow_shared.contracts import UnknownMessageType, registry as default_registry
-from aidflow_shared.schema import flatten_errors
+from aidflow_shared.schema import flatten_errors, instance
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
@@ -80,7 +80,7 @@ def new_event(type: str, data: dict, *, source: str, subject: str | None = None,
     and then validated: an invalid outgoing message is a programming error and never leaves.
     """
     message_type = registry.get(type)
-    schema = message_type.schema()
+    schema = instance(message_type.schema)
     payload = schema.dump(data)
     errors = schema.validate(payload)
     if errors:
@@ -148,7 +148,7 @@ def parse(body: bytes | str, *, content_type: str | None, message_id: str | None
         try:
             # A tolerant reader: a field added to a published version (an additive, compatible
             # change) must not park messages at consumers deployed before it.
-            message_type.schema(unknown=EXCLUDE).load(document["data"])
+            instance(message_type.schema, unknown=EXCLUDE).load(document["data"])
         except ValidationError as exc:
             raise MessageRejected("schema-violation", describe_errors(exc.messages)) from None
     extensions = {k: v for k, v in document.items()

@@ -10,6 +10,7 @@ Custom validators follow the same rule: ``raise ValidationError("invalid_id_numb
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any, Iterator
 
 from marshmallow import RAISE, Schema, fields, validate
@@ -56,6 +57,18 @@ class BaseSchema(Schema):
     def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
         super().on_bind_field(field_name, field_obj)
         _use_codes(field_obj)
+
+
+@functools.cache
+def instance(schema_class: type[Schema], **options) -> Schema:
+    """The one shared instance of ``schema_class`` with these options (``many=True``,
+    ``unknown=EXCLUDE``), built on first use.
+
+    Building a schema binds and copies every field (and, for ours, rewrites their error
+    messages as codes): more work than loading or dumping a typical payload with it. An instance
+    keeps nothing between calls, so one serves every request and message, on any thread.
+    """
+    return schema_class(**options)
 
 
 def flatten_errors(messages: Any) -> dict[str, list[str]]:

@@ -32,7 +32,7 @@ from aidflow_shared.http.auth import current_principal, require
 from aidflow_shared.http.errors import ApiError, load_json
 from aidflow_shared.http.openapi import doc
 from aidflow_shared.http.params import page
-from aidflow_shared.schema import flatten_errors
+from aidflow_shared.schema import flatten_errors, instance
 from aidflow_shared.storage import utcnow
 from aidflow_shared.vault import VaultError
 
@@ -136,7 +136,7 @@ class Views:
             plan = session.scalars(_plan_query().where(Plan.id == plan_id)).first()
             if plan is None:
                 raise ApiError(404, "not_found")
-            return PlanOut().dump(self.plan(session, plan))
+            return instance(PlanOut).dump(self.plan(session, plan))
 
 
 def plans_blueprint(runtime) -> Blueprint:
@@ -166,7 +166,7 @@ def plans_blueprint(runtime) -> Blueprint:
             items = session.scalars(query.options(selectinload(Plan.case), selectinload(Plan.needs),
                                                   selectinload(Plan.handoffs), selectinload(Plan.visits))
                                     .order_by(Plan.opened_at.desc()).limit(limit).offset(offset)).all()
-            return PlanListOut().dump({"items": [views.plan_summary(session, p) for p in items], "total": total})
+            return instance(PlanListOut).dump({"items": [views.plan_summary(session, p) for p in items], "total": total})
 
     @bp.get("/plans/<plan_id>")
     @require(*READERS)
@@ -199,7 +199,7 @@ def plans_blueprint(runtime) -> Blueprint:
         with runtime.db.sessions() as session:
             made = session.scalars(select(Handoff).where(Handoff.id.in_(handoff_ids))).all()
             plan = session.scalars(_plan_query().where(Plan.id == plan_id)).one()
-            return AssessedOut().dump({"assessment": result.assessment, "awaiting_handoff": result.awaiting_handoff,
+            return instance(AssessedOut).dump({"assessment": result.assessment, "awaiting_handoff": result.awaiting_handoff,
                                        "handoffs": [views.handoff(session, h) for h in made],
                                        "plan": views.plan(session, plan)}), 201
 
@@ -237,7 +237,7 @@ def plans_blueprint(runtime) -> Blueprint:
             except Refused as refused:
                 raise _refused(refused) from None
             uow.commit()
-            return ConsentOut().dump(consent), 201
+            return instance(ConsentOut).dump(consent), 201
 
     @bp.post("/consents/<consent_id>/withdrawal")
     @require(*WORKERS)
@@ -252,7 +252,7 @@ def plans_blueprint(runtime) -> Blueprint:
             except Refused as refused:
                 raise _refused(refused) from None
             uow.commit()
-            return ConsentOut().dump(consent), 201
+            return instance(ConsentOut).dump(consent), 201
 
     @bp.post("/plans/<plan_id>/handoffs")
     @require(*WORKERS)
@@ -277,7 +277,7 @@ def plans_blueprint(runtime) -> Blueprint:
             uow.commit()
             handoff_id = handoff.id
         with runtime.db.sessions() as session:
-            return HandoffOut().dump(views.handoff(session, session.get(Handoff, handoff_id))), 201
+            return instance(HandoffOut).dump(views.handoff(session, session.get(Handoff, handoff_id))), 201
 
     @bp.post("/plans/<plan_id>/visits")
     @require(*WORKERS)
@@ -293,7 +293,7 @@ def plans_blueprint(runtime) -> Blueprint:
             except Refused as refused:
                 raise _refused(refused) from None
             uow.commit()
-            return VisitOut().dump(visit), 201
+            return instance(VisitOut).dump(visit), 201
 
     @bp.post("/visits/<visit_id>/outcome")
     @require(*WORKERS)
@@ -309,7 +309,7 @@ def plans_blueprint(runtime) -> Blueprint:
             except Refused as refused:
                 raise _refused(refused) from None
             uow.commit()
-            return VisitOut().dump(visit), 201
+            return instance(VisitOut).dump(visit), 201
 
     @bp.post("/visits/<visit_id>/cancellation")
     @require(*WORKERS)
@@ -325,7 +325,7 @@ def plans_blueprint(runtime) -> Blueprint:
             except Refused as refused:
                 raise _refused(refused) from None
             uow.commit()
-            return VisitOut().dump(visit), 201
+            return instance(VisitOut).dump(visit), 201
 
     @bp.post("/plans/<plan_id>/rereferrals")
     @require(*WORKERS)
@@ -344,7 +344,7 @@ def plans_blueprint(runtime) -> Blueprint:
             except Refused as refused:
                 raise _refused(refused) from None
             uow.commit()
-            return ReReferralOut().dump(rereferral), 201
+            return instance(ReReferralOut).dump(rereferral), 201
 
     def show_case(case_id: str) -> dict:
         with runtime.db.sessions() as session:
@@ -357,7 +357,7 @@ def plans_blueprint(runtime) -> Blueprint:
             items = {}
             for plan in case.plans:
                 items.update(plan_rules.open_items(plan))
-            return CaseOut().dump({**{name: getattr(case, name) for name in (
+            return instance(CaseOut).dump({**{name: getattr(case, name) for name in (
                 "case_id", "case_number", "criminal_case_ref", "status", "facts_known")},
                 "plans": [views.plan_summary(session, p) for p in case.plans], "closures": case.closures,
                 "open_items": items})
@@ -448,7 +448,7 @@ def handoffs_blueprint(runtime) -> Blueprint:
                                                   selectinload(Handoff.answers))
                                     .order_by(Handoff.requested_at.desc()).limit(limit).offset(offset)).all()
             bands = views.bands(session, [h.id for h in items])
-            return HandoffListOut().dump({"items": [views.handoff(session, h, bands) for h in items], "total": total})
+            return instance(HandoffListOut).dump({"items": [views.handoff(session, h, bands) for h in items], "total": total})
 
     @bp.get("/handoffs/<handoff_id>")
     @require(*READERS, PARTNER)
@@ -457,7 +457,7 @@ def handoffs_blueprint(runtime) -> Blueprint:
         """One hand-off with every answer received; a partner agency only its own (403 otherwise)."""
         agency = own_agency()
         with runtime.db.sessions() as session:
-            return HandoffOut().dump(views.handoff(session, visible(session, handoff_id, agency)))
+            return instance(HandoffOut).dump(views.handoff(session, visible(session, handoff_id, agency)))
 
     @bp.post("/handoffs/<handoff_id>/answers")
     @require(*WORKERS, PARTNER)
@@ -480,7 +480,7 @@ def handoffs_blueprint(runtime) -> Blueprint:
                 raise _refused(refused) from None
             uow.commit()
         with runtime.db.sessions() as session:
-            return HandoffOut().dump(views.handoff(session, session.get(Handoff, handoff_id))), 201 if changed else 200
+            return instance(HandoffOut).dump(views.handoff(session, session.get(Handoff, handoff_id))), 201 if changed else 200
 
     @bp.post("/handoffs/<handoff_id>/withdrawal")
     @require(*WORKERS)
@@ -496,7 +496,7 @@ def handoffs_blueprint(runtime) -> Blueprint:
                 raise _refused(refused) from None
             uow.commit()
         with runtime.db.sessions() as session:
-            return HandoffOut().dump(views.handoff(session, session.get(Handoff, handoff_id))), 201
+            return instance(HandoffOut).dump(views.handoff(session, session.get(Handoff, handoff_id))), 201
 
     @bp.get("/handoffs/<handoff_id>/contact")
     @require(*WORKERS, PARTNER)
@@ -524,7 +524,7 @@ def handoffs_blueprint(runtime) -> Blueprint:
         views.followup.contact_reads.labels(str(refusal is None).lower()).inc()
         if refusal is not None:
             raise refusal
-        return ContactForAgencyOut().dump({"handoff_id": handoff_id, **details})
+        return instance(ContactForAgencyOut).dump({"handoff_id": handoff_id, **details})
 
     return bp
 
@@ -565,7 +565,7 @@ def reports_blueprint(runtime) -> Blueprint:
         with runtime.db.sessions() as session:
             total = session.scalar(select(func.count()).select_from(query.subquery()))
             items = session.scalars(query.order_by(Escalation.escalated_at.desc()).limit(limit).offset(offset)).all()
-            return EscalationListOut().dump({"items": items, "total": total})
+            return instance(EscalationListOut).dump({"items": items, "total": total})
 
     @bp.get("/statistics")
     @require(*READERS)
@@ -575,13 +575,13 @@ def reports_blueprint(runtime) -> Blueprint:
         hand-offs by service and status, escalations, relapses and re-referrals; ``from`` and ``to``
         (dates, inclusive) bound the period."""
         try:
-            period = PeriodIn().load({name: request.args[name] for name in ("from", "to") if name in request.args})
+            period = instance(PeriodIn).load({name: request.args[name] for name in ("from", "to") if name in request.args})
         except ValidationError as exc:
             raise ApiError(400, "validation_failed", flatten_errors(exc.messages)) from None
         if period["since"] and period["until"] and period["since"] > period["until"]:
             raise ApiError(400, "validation_failed", {"to": ["range"]})
         with runtime.db.sessions() as session:
-            return StatisticsOut().dump(figures(session, period["since"], period["until"]))
+            return instance(StatisticsOut).dump(figures(session, period["since"], period["until"]))
 
     @bp.get("/contact-reads")
     @require(*AUDIT_READERS)
@@ -597,7 +597,7 @@ def reports_blueprint(runtime) -> Blueprint:
         with runtime.db.sessions() as session:
             total = session.scalar(select(func.count()).select_from(query.subquery()))
             items = session.scalars(query.order_by(ContactAccess.id.desc()).limit(limit).offset(offset)).all()
-            return ContactAccessListOut().dump({"items": items, "total": total})
+            return instance(ContactAccessListOut).dump({"items": items, "total": total})
 
     @bp.get("/agencies")
     @require(*READERS)
@@ -606,7 +606,7 @@ def reports_blueprint(runtime) -> Blueprint:
         """Follow-up's partner agencies: the services each provides and how it is reached."""
         with runtime.db.sessions() as session:
             agencies = session.scalars(select(PartnerAgency).order_by(PartnerAgency.code)).all()
-            return AgencyListOut().dump({"items": [_agency_view(a) for a in agencies]})
+            return instance(AgencyListOut).dump({"items": [_agency_view(a) for a in agencies]})
 
     @bp.put("/agencies/<code>")
     @require("department_head", "ops")
@@ -620,7 +620,7 @@ def reports_blueprint(runtime) -> Blueprint:
                 if body.get(name) is not None:
                     setattr(agency, name, body[name])
             uow.commit()
-            return AgencyOut().dump(_agency_view(agency))
+            return instance(AgencyOut).dump(_agency_view(agency))
 
     return bp
 

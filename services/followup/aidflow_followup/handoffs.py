@@ -33,7 +33,7 @@ from aidflow_shared.envelope import Envelope
 from aidflow_shared.partners import publishing_agency
 from aidflow_shared.i18n import DEFAULT_LANGUAGE, message
 from aidflow_shared.logging import mask_pii
-from aidflow_shared.schema import flatten_errors
+from aidflow_shared.schema import flatten_errors, instance
 from aidflow_shared.storage import UnitOfWork, new_id, utcnow
 
 OPEN = ("requested", "accepted", "in-service")
@@ -233,7 +233,7 @@ def handle_partner_answer(uow: UnitOfWork, followup, event: Envelope, status: st
     if claimed is None or claimed["agency"] != agency.code or claimed["status"] != status:
         return refuse("handoff_agency_mismatch", {"routing_key": ["handoff_agency_mismatch"]})
     try:
-        answer = AnswerSchema().load(event.data)
+        answer = instance(AnswerSchema).load(event.data)
     except ValidationError as exc:
         return refuse("validation_failed", flatten_errors(exc.messages))
     handoff = locked_handoff(session, answer["handoff_id"])

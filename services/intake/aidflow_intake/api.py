@@ -26,6 +26,7 @@ from aidflow_shared.http.auth import current_principal, require
 from aidflow_shared.http.errors import ApiError, load_json
 from aidflow_shared.http.openapi import doc
 from aidflow_shared.http.params import page
+from aidflow_shared.schema import instance
 from aidflow_shared.storage import utcnow
 
 # Who registers referrals, records documents, accepts cases and verifies leads.
@@ -125,7 +126,7 @@ def cases_blueprint(runtime) -> Blueprint:
             total = session.scalar(select(func.count()).select_from(query.subquery()))
             items = session.scalars(query.options(selectinload(Case.beneficiaries).selectinload(Beneficiary.person))
                                     .order_by(Case.opened_at.desc()).limit(limit).offset(offset)).all()
-            return CaseListOut().dump({"items": [case_view(session, c, vault, roles, full=False) for c in items],
+            return instance(CaseListOut).dump({"items": [case_view(session, c, vault, roles, full=False) for c in items],
                                        "total": total})
 
     @bp.get("/cases/<case_id>")
@@ -144,7 +145,7 @@ def cases_blueprint(runtime) -> Blueprint:
             case = session.scalars(_case_query().where(Case.id == case_id)).first()
             if case is None:
                 raise ApiError(404, "not_found")
-            return ChecklistOut().dump(checklist_view(case))
+            return instance(ChecklistOut).dump(checklist_view(case))
 
     @bp.post("/cases/<case_id>/documents")
     @require(*STAFF)
@@ -159,7 +160,7 @@ def cases_blueprint(runtime) -> Blueprint:
             except Refused as refused:
                 raise _refused(refused) from None
             uow.commit()
-            return ChecklistOut().dump(checklist_view(case)), 201
+            return instance(ChecklistOut).dump(checklist_view(case)), 201
 
     @bp.put("/cases/<case_id>/eligibility")
     @require(*STAFF)
@@ -215,7 +216,7 @@ def leads_blueprint(runtime) -> Blueprint:
             lead = session.scalars(select(Lead).where(Lead.id == lead_id).options(selectinload(Lead.case))).first()
             if lead is None:
                 raise ApiError(404, "not_found")
-            return LeadOut().dump(lead)
+            return instance(LeadOut).dump(lead)
 
     @bp.post("/leads")
     @require(*STAFF)
@@ -239,7 +240,7 @@ def leads_blueprint(runtime) -> Blueprint:
             total = session.scalar(select(func.count()).select_from(query.subquery()))
             items = session.scalars(query.options(selectinload(Lead.case)).order_by(Lead.received_at.desc())
                                     .limit(limit).offset(offset)).all()
-            return LeadListOut().dump({"items": items, "total": total})
+            return instance(LeadListOut).dump({"items": items, "total": total})
 
     @bp.get("/leads/<lead_id>")
     @require(*LEAD_READERS)
@@ -265,7 +266,7 @@ def leads_blueprint(runtime) -> Blueprint:
         with runtime.db.sessions() as session:
             case = session.scalars(_case_query().where(Case.id == opened.case.id)).one()
             view = case_view(session, case, vault, current_principal().roles)
-        return CaseCreatedOut().dump({**view, "warnings": opened.warnings}), 201, \
+        return instance(CaseCreatedOut).dump({**view, "warnings": opened.warnings}), 201, \
             {"Location": f"/api/v1/cases/{opened.case.id}"}
 
     @bp.post("/leads/<lead_id>/dismissal")
@@ -314,7 +315,7 @@ def partners_blueprint(runtime) -> Blueprint:
             except Refused as refused:
                 raise _refused(refused) from None
             uow.commit()
-            body = TransferAnswerOut().dump(answer(transfer, case))
+            body = instance(TransferAnswerOut).dump(answer(transfer, case))
         return body, 200 if body["already_received"] else 201
 
     @bp.get("/agencies")
@@ -323,7 +324,7 @@ def partners_blueprint(runtime) -> Blueprint:
     def list_agencies():
         """The registry of partner agencies and the broker user each one publishes as."""
         with runtime.db.sessions() as session:
-            return AgencyListOut().dump({"items": session.scalars(select(PartnerAgency)
+            return instance(AgencyListOut).dump({"items": session.scalars(select(PartnerAgency)
                                                                   .order_by(PartnerAgency.code)).all()})
 
     @bp.put("/agencies/<code>")
@@ -343,6 +344,6 @@ def partners_blueprint(runtime) -> Blueprint:
             agency.name, agency.broker_user, agency.active = body["name"], body["broker_user"], body["active"]
             uow.session.add(agency)
             uow.commit()
-            return AgencyOut().dump(agency)
+            return instance(AgencyOut).dump(agency)
 
     return bp

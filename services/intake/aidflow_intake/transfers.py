@@ -26,7 +26,7 @@ from aidflow_shared.contracts.catalogue import REFERRAL_ACCEPTED, REFERRAL_REJEC
 from aidflow_shared.envelope import Envelope
 from aidflow_shared.partners import publishing_agency
 from aidflow_shared.i18n import DEFAULT_LANGUAGE, message
-from aidflow_shared.schema import flatten_errors
+from aidflow_shared.schema import flatten_errors, instance
 from aidflow_shared.storage import UnitOfWork, new_id, utcnow
 
 _SUBMIT_KEY = re.compile(r"^(?P<agency>[a-z][a-z0-9-]*)\.referral\.submit\.v1$")
@@ -97,7 +97,7 @@ def handle_submission(uow: UnitOfWork, event: Envelope) -> None:
         _reject(uow, agency, event, reference, received_at, "agency_mismatch", {"routing_key": ["agency_mismatch"]})
         return
     try:
-        submission = PartnerReferralIn().load(event.data)
+        submission = instance(PartnerReferralIn).load(event.data)
     except ValidationError as exc:
         _reject(uow, agency, event, reference, received_at, "validation_failed", flatten_errors(exc.messages))
         return

@@ -30,6 +30,7 @@ from aidflow_shared.http.errors import ApiError, load_json
 from aidflow_shared.http.openapi import doc
 from aidflow_shared.http.params import page
 from aidflow_shared.i18n import pick_language
+from aidflow_shared.schema import instance
 from aidflow_shared.vault import VaultError
 
 MOVERS = ("finance_officer",)
@@ -74,7 +75,7 @@ def funds_blueprint(runtime) -> Blueprint:
                 uow.commit()
         except IntegrityError:
             raise ApiError(409, "conflict", {"name": ["duplicate"]}) from None
-        return FundOut().dump(fund), 201, {"Location": f"/api/v1/funds/{fund.id}"}
+        return instance(FundOut).dump(fund), 201, {"Location": f"/api/v1/funds/{fund.id}"}
 
     @bp.get("/funds")
     @require(*READERS)
@@ -87,7 +88,7 @@ def funds_blueprint(runtime) -> Blueprint:
         if request.args.get("source"):
             query = query.where(Fund.source == request.args["source"])
         with runtime.db.sessions() as session:
-            return FundListOut().dump({"items": session.scalars(query.order_by(Fund.year, Fund.name)).all()})
+            return instance(FundListOut).dump({"items": session.scalars(query.order_by(Fund.year, Fund.name)).all()})
 
     @bp.get("/funds/<fund_id>")
     @require(*READERS)
@@ -98,7 +99,7 @@ def funds_blueprint(runtime) -> Blueprint:
             fund = session.get(Fund, fund_id)
             if fund is None:
                 raise ApiError(404, "not_found")
-            return FundOut().dump(fund)
+            return instance(FundOut).dump(fund)
 
     @bp.post("/funds/<fund_id>/allocations")
     @require(*MOVERS)
@@ -125,7 +126,7 @@ def funds_blueprint(runtime) -> Blueprint:
                                                                            Instruction.status == "pending")).all()
                     send(ctx, list(ids))
                 with runtime.db.sessions() as session:
-                    return FundOut().dump(session.get(Fund, fund_id)), 201
+                    return instance(FundOut).dump(session.get(Fund, fund_id)), 201
             return answer
 
         return once(runtime.unit_of_work, work)
@@ -145,7 +146,7 @@ def funds_blueprint(runtime) -> Blueprint:
                                            reason=body["reason"], actor=actor)
             except Refused as refused:
                 raise _refused(refused) from None
-            return lambda: (FundRequestOut().dump(made), 201)
+            return lambda: (instance(FundRequestOut).dump(made), 201)
 
         return once(runtime.unit_of_work, work)
 
@@ -159,7 +160,7 @@ def funds_blueprint(runtime) -> Blueprint:
             query = query.where(FundRequest.status == request.args["status"])
         with runtime.db.sessions() as session:
             items = session.scalars(query.order_by(FundRequest.requested_at.desc())).all()
-            return FundRequestListOut().dump({"items": items})
+            return instance(FundRequestListOut).dump({"items": items})
 
     return bp
 
@@ -182,7 +183,7 @@ def payouts_blueprint(runtime) -> Blueprint:
             total = session.scalar(select(func.count()).select_from(query.subquery()))
             items = session.scalars(query.order_by(Payout.approved_at.desc(), Payout.id)
                                     .limit(limit).offset(offset)).all()
-            return PayoutListOut().dump({"items": items, "total": total})
+            return instance(PayoutListOut).dump({"items": items, "total": total})
 
     @bp.get("/payouts/<payout_id>")
     @require(*READERS)
@@ -193,7 +194,7 @@ def payouts_blueprint(runtime) -> Blueprint:
             payout = session.get(Payout, payout_id)
             if payout is None:
                 raise ApiError(404, "not_found")
-            return PayoutOut().dump(payout)
+            return instance(PayoutOut).dump(payout)
 
     @bp.post("/disbursements")
     @require(*MOVERS)
@@ -221,7 +222,7 @@ def payouts_blueprint(runtime) -> Blueprint:
                     made_now = session.scalars(select(Instruction).where(Instruction.id.in_(ids))
                                                .order_by(Instruction.instalment)).all()
                     view = [instruction_view(i, principal.roles, ctx.vault) for i in made_now]
-                    return DisbursementOut().dump({"payout": session.get(Payout, payout_id), "instructions": view,
+                    return instance(DisbursementOut).dump({"payout": session.get(Payout, payout_id), "instructions": view,
                                                    "warnings": warnings}), 201
             return answer
 
@@ -244,7 +245,7 @@ def payouts_blueprint(runtime) -> Blueprint:
                 payouts.cancel(uow, ctx, payout, body["reason"], actor)
             except Refused as refused:
                 raise _refused(refused) from None
-            return lambda: (PayoutOut().dump(payout), 200)
+            return lambda: (instance(PayoutOut).dump(payout), 200)
 
         return once(runtime.unit_of_work, work)
 
@@ -263,7 +264,7 @@ def payouts_blueprint(runtime) -> Blueprint:
                                        reference=body["reference"], recovered_on=body["recovered_on"], actor=actor)
             except Refused as refused:
                 raise _refused(refused) from None
-            return lambda: (RecoveryOut().dump(made), 201)
+            return lambda: (instance(RecoveryOut).dump(made), 201)
 
         return once(runtime.unit_of_work, work)
 
@@ -282,7 +283,7 @@ def payouts_blueprint(runtime) -> Blueprint:
                                       note=body["note"], actor=actor)
             except Refused as refused:
                 raise _refused(refused) from None
-            return lambda: (NotificationOut().dump(made), 201)
+            return lambda: (instance(NotificationOut).dump(made), 201)
 
         return once(runtime.unit_of_work, work)
 
@@ -302,7 +303,7 @@ def payouts_blueprint(runtime) -> Blueprint:
                                                         actor=actor)
             except Refused as refused:
                 raise _refused(refused) from None
-            return lambda: (PaperworkOut().dump({"payout": payout, "to_recover_fen": to_recover}), 200)
+            return lambda: (instance(PaperworkOut).dump({"payout": payout, "to_recover_fen": to_recover}), 200)
 
         return once(runtime.unit_of_work, work)
 
@@ -346,7 +347,7 @@ def reports_blueprint(runtime) -> Blueprint:
                 found = build_dossier(session, case_id, roles=roles, vault=lambda: ctx.vault, clocks=ctx.clocks)
                 if found is None:
                     raise ApiError(404, "not_found")
-                return DossierOut().dump(found)
+                return instance(DossierOut).dump(found)
         except VaultError:
             raise ApiError(503, "payee_key_missing") from None
 
@@ -364,7 +365,7 @@ def reports_blueprint(runtime) -> Blueprint:
         with runtime.db.sessions() as session:
             report = ledger_report(session, start=start, end=end, fund_id=request.args.get("fund_id"))
         if kind == "json":
-            return {"lines": LedgerLineOut(many=True).dump(report["lines"]), "periods": report["periods"],
+            return {"lines": instance(LedgerLineOut, many=True).dump(report["lines"]), "periods": report["periods"],
                     "totals": report["totals"]}
         lang = pick_language(request.headers.get("Accept-Language"))
         name = f"ledger-{start or 'start'}-{end or 'now'}.{kind}"
@@ -383,6 +384,6 @@ def reports_blueprint(runtime) -> Blueprint:
         ``balanced`` is false, with the problems named, if anything does not add up."""
         with runtime.db.sessions() as session:
             report = reconciliation(session, start=_date_arg("from"), end=_date_arg("to"))
-        return ReconciliationOut().dump(report)
+        return instance(ReconciliationOut).dump(report)
 
     return bp

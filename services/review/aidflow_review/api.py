@@ -17,6 +17,7 @@ from aidflow_shared.http.auth import current_principal, require
 from aidflow_shared.http.errors import ApiError, load_json
 from aidflow_shared.http.openapi import doc
 from aidflow_shared.http.params import page
+from aidflow_shared.schema import instance
 from aidflow_shared.storage import utcnow
 
 READERS = ("reviewer", "department_head", "chief_procurator", "auditor")
@@ -57,7 +58,7 @@ def reviews_blueprint(runtime) -> Blueprint:
             total = session.scalar(select(func.count()).select_from(query.subquery()))
             items = session.scalars(_with_details(query).order_by(*order).limit(limit).offset(offset)).all()
             _attach_deadlines(runtime, session, items)
-            return ReviewListOut().dump({"items": items, "total": total})
+            return instance(ReviewListOut).dump({"items": items, "total": total})
 
     @bp.get("/reviews/<review_id>")
     @require(*READERS)
@@ -69,7 +70,7 @@ def reviews_blueprint(runtime) -> Blueprint:
             if review is None:
                 raise ApiError(404, "not_found")
             _attach_deadlines(runtime, session, [review])
-            return ReviewOut().dump(review)
+            return instance(ReviewOut).dump(review)
 
     def change(review_id: str, work, status: int = 200):
         """Run ``work(uow, review, now)`` on the review, locked, and answer with the review.
@@ -95,7 +96,7 @@ def reviews_blueprint(runtime) -> Blueprint:
                 raise ApiError(refused.status, refused.code, refused.fields) from None
             except IntegrityError:  # another approver signed this level a moment ago (SQLite)
                 raise ApiError(409, "conflict") from None
-            return ReviewOut().dump(review), status
+            return instance(ReviewOut).dump(review), status
 
     @bp.post("/reviews/<review_id>/proposal")
     @require(*HANDLERS)
@@ -188,7 +189,7 @@ def reviews_blueprint(runtime) -> Blueprint:
                       "working_days_outstanding": None if decision.paperwork_completed_at else
                       runtime.calendar.working_days_between(decision.decided_at, now)}
                      for decision, review in rows]
-            return AdvanceListOut().dump({"items": items, "total": total})
+            return instance(AdvanceListOut).dump({"items": items, "total": total})
 
     return bp
 

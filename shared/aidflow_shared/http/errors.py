@@ -21,7 +21,7 @@ from marshmallow import fields as ma_fields
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from aidflow_shared.i18n import message, pick_language
-from aidflow_shared.schema import flatten_errors
+from aidflow_shared.schema import flatten_errors, instance
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def load_json(schema: Schema | type[Schema]) -> dict[str, Any]:
         raise ApiError(400, "invalid_json") from exc
     if not isinstance(data, dict):
         raise ApiError(422, "not_json_object")
-    loader = schema() if isinstance(schema, type) else schema
+    loader = instance(schema) if isinstance(schema, type) else schema
     return loader.load(data)
 
 
