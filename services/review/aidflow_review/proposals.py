@@ -119,7 +119,7 @@ def propose(uow: UnitOfWork, review: Review, body: dict, *, proposer: str, rules
         evidence=reasoning.get("evidence") or [], reason_code=body.get("reason_code"),
         explanation=body.get("explanation"), awards=awards, total_fen=total, cap=cap, special_approval=special,
         joint_aid=joint, joint_aid_with=body.get("joint_aid_with") if joint else None, required_levels=list(levels),
-        proposed_by=proposer, proposed_at=now)
+        proposed_by=proposer, proposed_at=now, approvals=[])  # none yet: the answer needs no load to know it
     review.proposals.append(proposal)
     uow.session.add(proposal)
     return proposal
