@@ -36,6 +36,9 @@ class BusMetrics:
                               ["service", "reason"], registry=r)
         self.handler_seconds = Histogram("aidflow_bus_handler_seconds", "Time to handle one message, commit included.",
                                          ["service", "type"], buckets=HANDLER_BUCKETS, registry=r)
+        self.housekeeping_deleted = Counter("aidflow_housekeeping_deleted_total",
+                                            "Rows housekeeping pruned: sent outbox rows and old inbox rows.",
+                                            ["service", "table"], registry=r)
         self.connected = Gauge("aidflow_bus_connected", "1 while the service holds a broker connection.",
                                ["service"], registry=r)
         self.connected.labels(service).set(0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
@@ -27,7 +28,7 @@ from aidflow_shared.migrations import upgrade
 from aidflow_shared.policy import load_policy
 from aidflow_shared.service import Service
 from aidflow_shared.settings import Settings
-from aidflow_shared.storage import Database, UnitOfWork, outbox_stats
+from aidflow_shared.storage import Database, UnitOfWork, outbox_stats, prune
 
 log = logging.getLogger(__name__)
 CONFLICT_RETRIES = 3  # immediate re-runs of a handler whose insert met a concurrent one
@@ -146,6 +147,7 @@ class ServiceRuntime:
                 log.warning("deadlines recomputed for a changed calendar", extra={"clocks": moved})
             self._spawn("deadlines", self.clocks.run_scanner, self.unit_of_work, self._stop,
                         self.settings.deadline_scan_interval)
+            self._spawn("housekeeping", self._housekeeping)
         if consume:
             for name, task in self.service.tasks.items():
                 self._spawn(name, task, self, self._stop)
@@ -153,6 +155,31 @@ class ServiceRuntime:
             batching = {"handle_batch": self.handle_batch} if getattr(self.transport, "batches", False) else {}
             self._spawn("consumer", self.transport.consume, self.queue, self.handle,
                         stop=self._stop, prefetch=self.settings.prefetch, **batching)
+
+    def _housekeeping(self) -> None:
+        """Prune sent outbox rows and old inbox rows every ``housekeeping_interval`` until stopped.
+
+        The first run waits a little (at most a minute) so a fresh start does not prune during
+        startup. A failure is logged and tried again next time: this thread never ends on one.
+        """
+        for table in ("outbox", "inbox"):  # exported at 0 from the start
+            self.metrics.housekeeping_deleted.labels(self.name, table)
+        interval = self.settings.housekeeping_interval
+        wait = min(60.0, interval)
+        while not self._stop.wait(wait):
+            wait = interval
+            try:
+                deleted = prune(self.db, outbox_older_than=timedelta(days=self.settings.outbox_retention_days),
+                                inbox_older_than=timedelta(days=self.settings.inbox_retention_days))
+                for table, count in deleted.items():
+                    if count:
+                        self.metrics.housekeeping_deleted.labels(self.name, table).inc(count)
+                if any(deleted.values()):
+                    log.info("housekeeping pruned %d outbox and %d inbox rows", deleted["outbox"], deleted["inbox"],
+                             extra={"outbox_deleted": deleted["outbox"], "inbox_deleted": deleted["inbox"]})
+            except Exception as exc:
+                log.warning("housekeeping failed; trying again at the next interval",
+                            extra={"error": f"{exc.__class__.__name__}: {str(exc)[:200]}"})
 
     def _spawn(self, role: str, target, *args, **kwargs) -> None:
         thread = threading.Thread(target=target, args=args, kwargs=kwargs, name=f"{self.name}-{role}", daemon=True)

@@ -68,6 +68,11 @@ class Settings:
     calendar_overrides: str = ""
     policy_environ: Mapping[str, str] = field(default_factory=dict)
     deadline_scan_interval: float = 30.0
+    # Housekeeping (workers): sent outbox rows and inbox rows older than these are pruned, every
+    # housekeeping_interval seconds. The inbox's retention must far exceed any redelivery window.
+    outbox_retention_days: int = 7
+    inbox_retention_days: int = 30
+    housekeeping_interval: float = 3600.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -77,6 +82,12 @@ class Settings:
             object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / (self.service + '.sqlite3')}")
         if len(self.retry_delays) < self.max_retries:
             raise ValueError("retry_delays needs one delay per retry")
+        for name in ("outbox_retention_days", "inbox_retention_days"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"AIDFLOW_{name.upper()} must be at least 1 day, got {getattr(self, name)}")
+        if self.housekeeping_interval <= 0:
+            raise ValueError(f"AIDFLOW_HOUSEKEEPING_INTERVAL must be a positive number of seconds, "
+                             f"got {self.housekeeping_interval}")
 
     @property
     def embedded(self) -> bool:
@@ -162,6 +173,9 @@ class Settings:
             calendar_overrides=pick("CALENDAR_OVERRIDES") or "",
             policy_environ={k: v for k, v in source.items() if k.startswith("AIDFLOW_POLICY")},
             deadline_scan_interval=float(pick("DEADLINE_SCAN_INTERVAL") or 30.0),
+            outbox_retention_days=int(pick("OUTBOX_RETENTION_DAYS") or 7),
+            inbox_retention_days=int(pick("INBOX_RETENTION_DAYS") or 30),
+            housekeeping_interval=float(pick("HOUSEKEEPING_INTERVAL") or 3600.0),
             extra={k: v for k, v in source.items() if k.startswith(prefix)},
         )
         return cls(**values)

@@ -10,12 +10,12 @@ Every service's metadata carries the two bus tables beside its own:
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, String,
-                        Table, Text, TypeDecorator, UniqueConstraint, create_engine, event, func, insert, select,
-                        text)
+                        Table, Text, TypeDecorator, UniqueConstraint, create_engine, delete, event, func, insert,
+                        select, text, tuple_)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -283,3 +283,45 @@ def outbox_stats(db: Database) -> tuple[int, float]:
     if oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=timezone.utc)
     return int(count), max(0.0, (utcnow() - oldest).total_seconds())
+
+
+def prune(db: Database, *, outbox_older_than: timedelta, inbox_older_than: timedelta, batch: int = 5000,
+          now: datetime | None = None) -> dict[str, int]:
+    """Delete the bus tables' rows nobody needs any more; how many went, by table.
+
+    - ``outbox``: rows the broker confirmed (``sent_at`` set) longer than ``outbox_older_than``
+      ago. An unsent row is never deleted, however old: it is an event still to publish.
+    - ``inbox``: rows received longer than ``inbox_older_than`` ago. The retention must exceed
+      any redelivery window, or a late duplicate would find no row and take effect twice.
+
+    Rows go in batches of at most ``batch``, each its own short writing transaction, so neither
+    a big backlog nor SQLite's single writer holds up the service's own work for long; a table
+    is done when a batch comes back short (another replica pruning at the same moment may make
+    one short early; the next run takes the rest). Neither ``sent_at`` nor ``received_at`` is
+    indexed (an index would need a migration): each batch's select is a scan of the table, taking
+    any matching rows, and the delete goes by primary key; a scan is acceptable at the interval
+    this runs at (hourly by default).
+    """
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
+    now = now or utcnow()
+    outbox, inbox = db.metadata.tables["outbox"], db.metadata.tables["inbox"]
+    sent = select(outbox.c.id).where(outbox.c.sent_at.is_not(None),
+                                     outbox.c.sent_at < now - outbox_older_than).limit(batch)
+    received = select(inbox.c.consumer, inbox.c.message_id).where(
+        inbox.c.received_at < now - inbox_older_than).limit(batch)
+    statements = {
+        "outbox": delete(outbox).where(outbox.c.id.in_(sent)),
+        # Row values: PostgreSQL, and SQLite since 3.15.
+        "inbox": delete(inbox).where(tuple_(inbox.c.consumer, inbox.c.message_id).in_(received)),
+    }
+    deleted = {}
+    for table, statement in statements.items():
+        deleted[table] = 0
+        while True:
+            with db.writer.begin() as conn:
+                count = conn.execute(statement).rowcount
+            deleted[table] += count
+            if count < batch:
+                break
+    return deleted
