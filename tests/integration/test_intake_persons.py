@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from aidflow_intake.cases import Refused, register_case
+from aidflow_intake.cases import Refused, record_progress, register_case
 from aidflow_intake.schemas import ReferralIn
 from aidflow_intake.service import service as intake_service
 from aidflow_shared.contracts.catalogue import DECISION_RECORDED, PAYOUT_DISBURSED
@@ -118,6 +118,33 @@ def test_two_referrals_racing_for_the_same_person_and_criminal_case_let_one_win(
     assert outcome == {"result": "duplicate_case"}
     assert intake_pg.count("aid_case") == 1 and intake_pg.count("person") == 1 and intake_pg.count("case_claim") == 1
     assert len(intake_pg.events("case.opened.v1")) == 1
+
+
+def test_two_events_of_one_case_recorded_at_once_never_move_it_back(intake_pg):
+    """Two instances recording a later and an earlier stage of one case at the same moment take
+    turns on the case's row: the earlier stage, read after the later one committed, is history
+    only, and the case stays at the later stage."""
+    case_id = intake_pg.post("/referrals", referral(5)).get_json()["case_id"]
+    later = intake_pg.runtime.unit_of_work()
+    later.__enter__()
+    record_progress(later, case_id, "paid", "org.aidflow.payout.disbursed.v1")  # holds the row, uncommitted
+
+    def earlier():
+        with intake_pg.runtime.unit_of_work() as uow:
+            record_progress(uow, case_id, "approved", "org.aidflow.review.decision.recorded.v1")
+            uow.commit()
+
+    racer = threading.Thread(target=earlier)
+    racer.start()
+    racer.join(1.0)
+    assert racer.is_alive()  # waiting for the case's row
+    later.commit()
+    later.__exit__(None, None, None)
+    racer.join(30)
+    assert not racer.is_alive()
+    case = intake_pg.call("GET", f"/cases/{case_id}", "intake_clerk").get_json()
+    assert case["status"] == "paid"
+    assert [h["status"] for h in case["history"]][-2:] == ["paid", "approved"]
 
 
 def test_a_known_person_racing_into_the_same_criminal_case_twice_is_refused_too(intake_pg):

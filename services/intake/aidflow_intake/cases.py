@@ -336,8 +336,13 @@ def poverty_markers(beneficiary: Beneficiary) -> list[str]:
 
 
 def record_progress(uow: UnitOfWork, case_id: str, status: str, event_type: str, note: str | None = None) -> None:
-    """Keep intake's view of where a case is, from the other services' events."""
-    case = uow.session.get(Case, case_id)
+    """Keep intake's view of where a case is, from the other services' events.
+
+    The case is read under its row lock (PostgreSQL): two instances recording two events of one
+    case at once take turns, so the later stage is never overwritten by an earlier one read
+    before it committed.
+    """
+    case = uow.session.get(Case, case_id, with_for_update=uow.db.dialect == "postgresql")
     if case is None:
         raise LookupError(f"case {case_id} unknown to intake")
     now = utcnow()
