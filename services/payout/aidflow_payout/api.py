@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from aidflow_payout import funds, payouts
 from aidflow_payout.bootstrap import context
-from aidflow_payout.disbursement import instruct, send
+from aidflow_payout.disbursement import instruct, send_now
 from aidflow_payout.dossier import build as build_dossier, instruction_view
 from aidflow_payout.errors import Refused
 from aidflow_payout.idempotency import once
@@ -124,7 +124,7 @@ def funds_blueprint(runtime) -> Blueprint:
                     with runtime.db.sessions() as session:
                         ids = session.scalars(select(Instruction.id).where(Instruction.payout_id.in_(resumed),
                                                                            Instruction.status == "pending")).all()
-                    send(ctx, list(ids))
+                    send_now(ctx, list(ids))
                 with runtime.db.sessions() as session:
                     return instance(FundOut).dump(session.get(Fund, fund_id)), 201
             return answer
@@ -217,7 +217,7 @@ def payouts_blueprint(runtime) -> Blueprint:
             ids, payout_id = [i.id for i in made], payout.id
 
             def answer():
-                send(ctx, ids)
+                send_now(ctx, ids)
                 with runtime.db.sessions() as session:
                     made_now = session.scalars(select(Instruction).where(Instruction.id.in_(ids))
                                                .order_by(Instruction.instalment)).all()

@@ -161,6 +161,26 @@ def send(payout_ctx, ids: list[str] | None = None, limit: int = SEND_BATCH) -> i
     return len(claimed)
 
 
+def send_now(payout_ctx, ids: list[str], wait: float = 5.0) -> None:
+    """Send these instructions at once, so that an answer can say what the bank said.
+
+    One that another instance (the worker's round) claimed first is being sent there: wait,
+    at most ``wait`` seconds, for its answer to be booked, polling every 20 ms. Past that, the
+    caller shows it as it is (``sending``); the worker books the answer when it comes.
+    """
+    if not ids:
+        return
+    send(payout_ctx, ids)
+    deadline = time.monotonic() + wait
+    while True:
+        with payout_ctx.db.sessions() as session:
+            in_flight = session.scalar(select(Instruction.id).where(Instruction.id.in_(ids),
+                                                                    Instruction.status == "sending").limit(1))
+        if in_flight is None or time.monotonic() >= deadline:
+            return
+        time.sleep(0.02)
+
+
 def _claim(payout_ctx, ids, limit) -> list[tuple[str, str, PaymentOrder]]:
     """Claim up to ``limit`` pending instructions; each with its method and payment order, read
     in the claiming transaction."""
