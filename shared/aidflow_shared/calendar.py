@@ -30,6 +30,12 @@ from zoneinfo import ZoneInfo
 import holidays
 
 BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def beijing_today() -> date:
+    """Today's date in Beijing: the day a date given by people here (a birth, a receipt) is
+    checked against, whatever the server's own time zone."""
+    return datetime.now(BEIJING).date()
 OVERRIDES_ENV = "AIDFLOW_CALENDAR_OVERRIDES"
 # The library checks China against the State Council notices from 2001; it computes China up to
 # 2100. The span is fixed, not derived from today, so the fingerprint does not drift with the clock.

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from aidflow_followup.needs import DATA_NEEDED, PROVIDERS
+from aidflow_shared.calendar import beijing_today
 from aidflow_shared.contracts import EVENTS, EXCHANGES, INBOUND, registry
 from aidflow_shared.envelope import CONTENT_TYPE
 from contract_checks import CONTRACT, ContractValidator
@@ -176,7 +177,7 @@ def test_every_message_on_the_broker_matches_the_published_contract(tmp_path, br
         partner.send("org.aidflow.partner.handoff.accepted.v1", {"handoff_id": "no-such-handoff", "at": at})
         partner.send("org.aidflow.partner.handoff.in-service.v1", {"handoff_id": handoff_id, "at": at})
         partner.send("org.aidflow.partner.handoff.completed.v1", {"handoff_id": handoff_id, "at": at, "outcome": {
-            "received_on": date.today().isoformat(), "summary": "已纳入低保", "amount_fen": 80_000}})
+            "received_on": beijing_today().isoformat(), "summary": "已纳入低保", "amount_fen": 80_000}})
         requested = system.call("POST", "payout", "/api/v1/fund-requests", "finance_officer", json={
             "year": date.today().year, "source": "finance_bureau", "amount_fen": 500_000_00, "reason": "年度预算"})
         assert requested.status_code == 201, requested.get_json()

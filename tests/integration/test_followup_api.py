@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from aidflow_followup.orm import Consent, ContactAccess, Handoff, Visit
+from aidflow_shared.calendar import beijing_today
 from aidflow_shared.storage import utcnow
 from support import resident_id
 from test_followup_support import PHONE, ready_plan, start_followup  # noqa: F401
@@ -155,7 +156,7 @@ def test_a_handoff_to_an_agency_without_a_broker_connection_is_operated_by_staff
     assert listed["total"] == 0
     assert followup.get("/handoffs", "partner_agency", agency="village-committee")["total"] == 1
     future = followup.call("POST", path, json={"status": "completed", "at": (utcnow() + timedelta(days=1)).isoformat(),
-                                               "outcome": {"received_on": utcnow().date().isoformat(),
+                                               "outcome": {"received_on": beijing_today().isoformat(),
                                                            "summary": "纳入帮扶"}})
     assert future.status_code == 422 and fields_of(future) == {"at": ["date_in_future"]}
     no_outcome = followup.call("POST", path, json={"status": "completed", "at": utcnow().isoformat()})
@@ -257,7 +258,7 @@ def test_closure_is_refused_while_anything_is_open_and_reopening_needs_a_reason(
 
     followup.post(f"/handoffs/{handoff['handoff_id']}/answers", {
         "status": "completed", "at": utcnow().isoformat(),
-        "outcome": {"received_on": utcnow().date().isoformat(), "summary": "代理民事诉讼，已获判决"}})
+        "outcome": {"received_on": beijing_today().isoformat(), "summary": "代理民事诉讼，已获判决"}})
     followup.post(f"/plans/{plan_id}/assessments", {"needs": [
         {"service": "psych_counselling", "status": "declined_by_person", "note": "本人拒绝"}]})
     for position, visit in enumerate(plan["visits"]):

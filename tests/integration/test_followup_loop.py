@@ -18,6 +18,7 @@ import pika.exceptions
 import pytest
 
 from aidflow_followup.orm import HandoffAnswer
+from aidflow_shared.calendar import beijing_today
 from aidflow_shared.contracts.followup import HANDOFF_ACCEPTED
 from aidflow_shared.storage import utcnow
 from support import wait_until
@@ -67,7 +68,7 @@ def test_the_full_loop_with_a_partner_agency_on_the_broker(followup, partners, t
         properties, envelope, routing_key = center.receive()
         assert properties.correlation_id == message_id and routing_key == "psych-center.handoff.recorded.v1"
         assert envelope["data"] == {**envelope["data"], "status": status, "already_recorded": False}
-    outcome = {"received_on": utcnow().date().isoformat(), "summary": "完成8次心理疏导，情绪稳定。", "sessions": 8}
+    outcome = {"received_on": beijing_today().isoformat(), "summary": "完成8次心理疏导，情绪稳定。", "sessions": 8}
     center.answer("completed", answer_data(handoff["handoff_id"], outcome=outcome))
     assert center.receive()[1]["data"]["status"] == "completed"
     center.answer("completed", answer_data(handoff["handoff_id"], outcome=outcome))  # the agency's retry
@@ -168,7 +169,7 @@ def test_wrong_answers_are_refused_and_the_agency_is_told_why(followup, partners
     noted = refusal(center, "accepted", answer_data(handoff_id, note=f"请联系{PHONE}"))
     assert noted["errors"][0]["code"] == "personal_data_in_text" and PHONE not in str(noted)
     # Completed, then accepted: a status never goes back.
-    center.answer("completed", answer_data(handoff_id, outcome={"received_on": utcnow().date().isoformat(),
+    center.answer("completed", answer_data(handoff_id, outcome={"received_on": beijing_today().isoformat(),
                                                                  "summary": "已完成"}))
     center.receive()
     backwards = refusal(center, "accepted", answer_data(handoff_id))

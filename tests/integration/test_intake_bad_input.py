@@ -1,11 +1,12 @@
 """Bad input gets a precise answer, and nothing is half-written: no case, no person, no event."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
 from aidflow_intake.identity import check_character
+from aidflow_shared.calendar import beijing_today
 from support import IntakeApp, referral, resident_id, settings_for
 
 
@@ -21,7 +22,7 @@ def nothing_written(app) -> bool:
 
 
 def future_resident_id() -> str:
-    first17 = f"510104{date.today() + timedelta(days=30):%Y%m%d}001"
+    first17 = f"510104{beijing_today() + timedelta(days=30):%Y%m%d}001"
     return first17 + check_character(first17)
 
 
@@ -39,7 +40,7 @@ def with_person(n: int, **person) -> dict:
     (with_person(1, id_number="51010419800517001"), "beneficiaries.0.id_number", "invalid_id_format"),
     (with_person(1, id_number="990104198005170014"), "beneficiaries.0.id_number", "invalid_id_region"),
     (with_person(1, id_number=future_resident_id()), "beneficiaries.0.id_number", "invalid_id_birth_date"),
-    (with_person(1, id_type="passport", id_number="E12345678", birth_date=str(date.today() + timedelta(days=1))),
+    (with_person(1, id_type="passport", id_number="E12345678", birth_date=str(beijing_today() + timedelta(days=1))),
      "beneficiaries.0.birth_date", "in_future"),
     (with_person(1, id_number=resident_id(1), birth_date="1990-01-01"), "beneficiaries.0.birth_date",
      "birth_date_mismatch"),

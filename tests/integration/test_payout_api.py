@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from openpyxl import load_workbook
@@ -215,11 +215,11 @@ def test_recovery_goes_back_into_the_fund(payout):
     transfer(payout, ids, amount_fen=8_000_00)
     path = f"/api/v1/payouts/{ids['payout_id']}/recoveries"
     too_much = payout.call("POST", path, json={"amount_fen": 8_000_01, "reason": "fraud",
-                                               "recovered_on": date.today().isoformat()})
+                                               "recovered_on": today().isoformat()})
     assert too_much.status_code == 422
     assert too_much.get_json()["error"]["fields"]["amount_fen"][0]["code"] == "exceeds_paid"
     got = payout.call("POST", path, json={"amount_fen": 3_000_00, "reason": "liable_party_paid",
-                                          "reference": "(2026)川0104执123号", "recovered_on": date.today().isoformat()})
+                                          "reference": "(2026)川0104执123号", "recovered_on": today().isoformat()})
     assert got.status_code == 201, got.get_json()
     [fund] = payout.funds()
     assert (fund.allocated_fen, fund.available_fen, fund.paid_fen, fund.recovered_fen) == (
@@ -259,7 +259,7 @@ def test_ledger_exports_with_period_totals_and_a_balanced_reconciliation(payout)
         ids = approved(payout, amount, beneficiary=f"b-{n}")
         transfer(payout, ids, amount_fen=amount)
     approved(payout, 2_000_00, beneficiary="b-held")
-    month = date.today().strftime("%Y-%m")
+    month = today().strftime("%Y-%m")
     as_json = payout.call("GET", "/api/v1/ledger", "auditor").get_json()
     assert [p["period"] for p in as_json["periods"]] == [month]
     period = as_json["periods"][0]
@@ -267,7 +267,7 @@ def test_ledger_exports_with_period_totals_and_a_balanced_reconciliation(payout)
     assert as_json["totals"][0]["closing"] == {"allocations": 30_000_00, "available": 13_000_00,
                                                "reserved": 2_000_00, "paid": 15_000_00, "recovered": 0}
 
-    exported = payout.call("GET", f"/api/v1/ledger?format=csv&from={date.today()}&to={date.today()}", "auditor")
+    exported = payout.call("GET", f"/api/v1/ledger?format=csv&from={today()}&to={today()}", "auditor")
     assert exported.status_code == 200 and exported.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(exported.get_data().decode("utf-8-sig"))))
     assert rows[0][:3] == ["序号", "时间（北京）", "资金编号"]

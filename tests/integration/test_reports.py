@@ -29,9 +29,11 @@ from test_intake_partners import transfer
 
 SERVICES = ("intake", "review", "payout", "followup")
 CONTACT_KEY = {"AIDFLOW_FOLLOWUP_CONTACT_KEY": new_key()}
-# The period of the seed: the last 30 Beijing days, today included (the first visits fall due later).
+# The period of the seed: the last 30 Beijing days, today and tomorrow included (the first visits
+# fall due later). Tomorrow, because the date is taken when the tests are collected: a run that
+# crosses midnight in Beijing makes its cases on the next day.
 TODAY = utcnow().astimezone(BEIJING).date()
-SINCE, UNTIL = TODAY - timedelta(days=30), TODAY
+SINCE, UNTIL = TODAY - timedelta(days=30), TODAY + timedelta(days=1)
 
 
 def seed(system: Running) -> list[str]:

@@ -26,6 +26,7 @@ from aidflow_followup.clocks import settle
 from aidflow_followup.consent import active_agency, active_consent, missing_for
 from aidflow_followup.errors import Refused, conflict, invalid
 from aidflow_followup.orm import Handoff, HandoffAnswer, PartnerAgency, Plan
+from aidflow_shared.calendar import BEIJING
 from aidflow_shared.contracts.common import TRACKS
 from aidflow_shared.contracts.followup import (DATA_CATEGORIES, HANDOFF_RECORDED, HANDOFF_REFUSED, HANDOFF_REQUESTED,
                                                HANDOFF_WITHDRAWN, HandoffAnswer as AnswerSchema)
@@ -83,10 +84,10 @@ def answer_problems(handoff: Handoff, status: str, answer: dict, now: datetime) 
     if status == "completed" and not outcome:
         problems["outcome"] = ["outcome_required"]
     if outcome:
-        received_on = outcome["received_on"]
-        if received_on > (now + CLOCK_SKEW).date():
+        received_on = outcome["received_on"]  # a day in Beijing, as the agency's papers say
+        if received_on > (now + CLOCK_SKEW).astimezone(BEIJING).date():
             problems["outcome.received_on"] = ["date_in_future"]
-        elif received_on < (handoff.requested_at - CLOCK_SKEW).date():
+        elif received_on < (handoff.requested_at - CLOCK_SKEW).astimezone(BEIJING).date():
             problems["outcome.received_on"] = ["before_request"]
         if carries_personal_numbers(outcome.get("summary")):
             problems["outcome.summary"] = ["personal_data_in_text"]

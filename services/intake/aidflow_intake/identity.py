@@ -11,6 +11,8 @@ import re
 import unicodedata
 from datetime import date
 
+from aidflow_shared.calendar import beijing_today
+
 PROVINCE_CODES = frozenset({
     "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
     "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
@@ -52,7 +54,7 @@ def parse_resident_id(id_number: str, *, today: date | None = None) -> date:
         birth = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
         raise InvalidIdNumber("invalid_id_birth_date") from None
-    if birth > (today or date.today()) or birth.year < 1900:
+    if birth > (today or beijing_today()) or birth.year < 1900:
         raise InvalidIdNumber("invalid_id_birth_date")
     if check_character(value[:17]) != value[17]:
         raise InvalidIdNumber("invalid_id_checksum")
@@ -64,7 +66,7 @@ def age_on(birth: date, day: date) -> int:
 
 
 def is_minor(birth: date | None, day: date | None = None) -> bool:
-    return birth is not None and age_on(birth, day or date.today()) < MAJORITY_AGE
+    return birth is not None and age_on(birth, day or beijing_today()) < MAJORITY_AGE
 
 
 def mask(id_number: str) -> str:

@@ -5,11 +5,10 @@ sound, the rules of :mod:`aidflow_intake.referrals` check how they fit together.
 The partner's schema extends the published contract, so the broker command and the HTTP call
 take exactly the same payload.
 """
-from datetime import date
-
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from aidflow_intake import identity, referrals
+from aidflow_shared.calendar import beijing_today
 from aidflow_shared.contracts.common import SOURCES, TRACKS
 from aidflow_shared.contracts.intake import (DOCUMENT_KINDS, ID_TYPES, PHONE, SITUATIONS, ReceivedDocument,
                                              ReferralSubmit, ReferredPerson)
@@ -43,7 +42,7 @@ class IdentityChecks:
             if data.get("birth_date") and data["birth_date"] != birth:
                 raise ValidationError("birth_date_mismatch", field_name="birth_date")
             data["birth_date"] = birth
-        elif data.get("birth_date") and data["birth_date"] > date.today():
+        elif data.get("birth_date") and data["birth_date"] > beijing_today():
             raise ValidationError("in_future", field_name="birth_date")
 
 
