@@ -22,14 +22,19 @@ import json
 import os
 import sys
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from aidflow_partner.client import BrokerRefused, ConnectionFailed, PartnerClient
 from aidflow_partner.envelope import check_agency
 from aidflow_partner.referrals import read_referrals
 from aidflow_partner.store import Store, default_path
+
+# The day an outcome was received is a day in Beijing, as aidflow counts days, whatever the time
+# zone of the machine the agency runs this on.
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 OK, FAILED, USAGE, REFUSED, NO_ANSWER = 0, 1, 2, 3, 4
 DECLINE_REASONS = ("not_eligible", "cannot_contact", "person_refused", "out_of_area", "no_capacity", "other")
@@ -96,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--decline", metavar="REASON", choices=DECLINE_REASONS, help=", ".join(DECLINE_REASONS))
     answer.add_argument("--note")
     answer.add_argument("--summary", help="with --complete: what the person received")
-    answer.add_argument("--received-on", type=date.fromisoformat, help="with --complete: YYYY-MM-DD (default today)")
+    answer.add_argument("--received-on", type=date.fromisoformat, help="with --complete: YYYY-MM-DD (default today in Beijing)")
     answer.add_argument("--amount-fen", type=int, help="with --complete: an amount in fen, e.g. 60000 for 600 yuan")
     answer.add_argument("--sessions", type=int, help="with --complete: how many sessions")
     answer.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the answer (0: do not wait)")
@@ -216,7 +221,8 @@ def _answer(client: PartnerClient, store: Store, args) -> int:
         if not args.summary:
             print("aidflow-partner: --complete needs --summary", file=sys.stderr)
             return USAGE
-        outcome = {"received_on": (args.received_on or date.today()).isoformat(), "summary": args.summary}
+        outcome = {"received_on": (args.received_on or datetime.now(BEIJING).date()).isoformat(),
+                   "summary": args.summary}
         if args.amount_fen is not None:
             outcome["amount_fen"] = args.amount_fen
         if args.sessions is not None:
