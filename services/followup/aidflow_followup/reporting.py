@@ -12,9 +12,8 @@ from sqlalchemy import func, select
 
 from aidflow_followup.orm import Handoff, Visit
 from aidflow_followup.statistics import figures as statistics
-from aidflow_shared.calendar import BEIJING
+from aidflow_shared.calendar import beijing_today
 from aidflow_shared.reporting import Period, SummaryOut, summary_blueprint
-from aidflow_shared.storage import utcnow
 
 
 class FollowupSummaryOut(SummaryOut):
@@ -42,7 +41,7 @@ def figures(session, period: Period) -> dict:
         entry = by_agency.setdefault(agency, {"requested": 0, "completed": 0})
         entry["requested"] += n
         entry[status] = entry.get(status, 0) + n
-    today = utcnow().astimezone(BEIJING).date()
+    today = beijing_today()
     due = period.days_within(Visit.due_on)
     visits_due = session.scalar(select(func.count()).select_from(Visit).where(*due, Visit.status != "cancelled"))
     overdue = session.scalar(select(func.count()).select_from(Visit).where(*due, Visit.status == "scheduled",

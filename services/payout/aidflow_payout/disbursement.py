@@ -28,7 +28,7 @@ from aidflow_payout.errors import Refused
 from aidflow_payout.funds import lock
 from aidflow_payout.orm import BankAnswer as BankAnswerRow, Instruction, Payout
 from aidflow_payout.payees import normalise_account
-from aidflow_shared.calendar import BEIJING
+from aidflow_shared.calendar import beijing_today
 from aidflow_shared.contracts.catalogue import PAYOUT_DISBURSED
 from aidflow_shared.storage import UnitOfWork, new_id, utcnow
 
@@ -38,8 +38,7 @@ OPEN = ("scheduled", "pending")  # not yet sent: may be replaced
 IN_FLIGHT = ("sending", "unknown")  # sent, no answer booked: blocks any other instruction
 
 
-def today() -> date:
-    return utcnow().astimezone(BEIJING).date()
+today = beijing_today  # the day instalments fall due and schedules are checked against
 
 
 # -- instructing --------------------------------------------------------------------------------
