@@ -317,15 +317,16 @@ def audit_blueprint(runtime, *, is_pii_route=lambda method, rule: False) -> Blue
         return principal
 
     def in_the_change(uow) -> None:
-        """Before a request's transaction commits: its entry, in the same transaction."""
+        """Before a request's transaction commits: its entry, in the same transaction, unless an
+        earlier transaction of the request already committed one (one that rolled back took its
+        entry with it, so the next one writes it)."""
         principal = attributable()
-        if principal is None or "audit_written" in g or g.get("audit_pending"):
+        if principal is None or "audit_written" in g:
             return
         view = current_app.view_functions.get(request.endpoint)
         operation = getattr(view, "openapi_operation", None)
         status = operation.status if operation is not None else 200
         audit.append(uow.session.connection(), entry(principal, status))
-        g.audit_pending = True
 
         def written():
             g.audit_written = status
@@ -333,7 +334,6 @@ def audit_blueprint(runtime, *, is_pii_route=lambda method, rule: False) -> Blue
 
     def join(uow) -> None:
         if has_request_context():
-            g.audit_pending = False  # a transaction that rolls back leaves its entry unwritten
             uow.before_commit(in_the_change)
 
     if not getattr(runtime, "_audit_joins_requests", False):
