@@ -197,20 +197,24 @@ def _claim(payout_ctx, ids, limit) -> list[tuple[str, str, PaymentOrder]]:
             .values(status="sending", attempts=Instruction.attempts + 1, sent_at=now,
                     lease_until=now + timedelta(seconds=payout_ctx.settings.lease_seconds))
             .returning(Instruction.id).execution_options(synchronize_session=False)).all())
-        rows = {instruction.id: (instruction.method, _order(payout_ctx, instruction, payout))
-                for instruction, payout in uow.session.execute(
-                    select(Instruction, Payout).join(Payout, Payout.id == Instruction.payout_id)
-                    .where(Instruction.id.in_(claimed)))} if claimed else {}
+        rows = _prepared(payout_ctx, uow.session, claimed)
         uow.commit()
     return [(instruction_id, *rows[instruction_id]) for instruction_id in candidates if instruction_id in rows]
 
 
-def _submit(payout_ctx, instruction_id: str, via: str, prepared: tuple[str, PaymentOrder] | None = None) -> None:
-    """Send one claimed instruction's order (``prepared`` as the claim read it, or read now)."""
-    if prepared is None:
-        with payout_ctx.db.sessions() as session:
-            instruction = session.get(Instruction, instruction_id)
-            prepared = instruction.method, _order(payout_ctx, instruction, session.get(Payout, instruction.payout_id))
+def _prepared(payout_ctx, session, ids) -> dict[str, tuple[str, PaymentOrder]]:
+    """Each of these (just claimed) instructions' method and payment order, read in the claiming
+    transaction."""
+    if not ids:
+        return {}
+    return {instruction.id: (instruction.method, _order(payout_ctx, instruction, payout))
+            for instruction, payout in session.execute(
+                select(Instruction, Payout).join(Payout, Payout.id == Instruction.payout_id)
+                .where(Instruction.id.in_(ids)))}
+
+
+def _submit(payout_ctx, instruction_id: str, via: str, prepared: tuple[str, PaymentOrder]) -> None:
+    """Send one claimed instruction's order, ``prepared`` as its claim read it, and book the answer."""
     method, order = prepared
     try:
         answer = payout_ctx.bank.submit(order)
@@ -349,21 +353,25 @@ def _ask_about_unknown(payout_ctx) -> int:
         if answer is not None:
             book(payout_ctx, answer, "status")
         elif sent_at is None or sent_at < resend_before:  # never arrived: the same order again
-            if _reclaim(payout_ctx, instruction_id):
-                _submit(payout_ctx, instruction_id, "submit")
+            prepared = _reclaim(payout_ctx, instruction_id)
+            if prepared is not None:
+                _submit(payout_ctx, instruction_id, "submit", prepared)
     return len(doubtful)
 
 
-def _reclaim(payout_ctx, instruction_id: str) -> bool:
+def _reclaim(payout_ctx, instruction_id: str) -> tuple[str, PaymentOrder] | None:
+    """Claim an order in doubt to send it again; its method and order, or None if another
+    instance did first."""
     now = utcnow()
     with payout_ctx.unit_of_work() as uow:
-        claimed = uow.session.execute(
+        claimed = uow.session.scalars(
             update(Instruction).where(Instruction.id == instruction_id, Instruction.status == "unknown")
             .values(status="sending", attempts=Instruction.attempts + 1, sent_at=now,
                     lease_until=now + timedelta(seconds=payout_ctx.settings.lease_seconds))
-            .returning(Instruction.id).execution_options(synchronize_session=False)).first()
+            .returning(Instruction.id).execution_options(synchronize_session=False)).all()
+        prepared = _prepared(payout_ctx, uow.session, claimed).get(instruction_id)
         uow.commit()
-    return claimed is not None
+    return prepared
 
 
 def run_worker(payout_ctx, stop) -> None:
