@@ -169,12 +169,8 @@ class DeadlineClocks:
              missing_ok: bool = False) -> str | None:
         """Stop the clock; ``met`` or ``missed`` (None if it was already stopped, or, with
         ``missing_ok``, if there is no such clock: one read where a check and a stop took two)."""
-        clock = self.get(uow, stage, subject_id)
-        if clock is None:
-            if missing_ok:
-                return None
-            raise ClockError(f"no {stage} clock for {subject_id}")
-        if clock["status"] == "stopped":
+        clock = self.get(uow, stage, subject_id) if missing_ok else self._require(uow, stage, subject_id)
+        if clock is None or clock["status"] == "stopped":
             return None
         if clock["status"] == "paused":  # decided while waiting: the wait until now does not count
             clock = self.resume(uow, stage, subject_id, at)
