@@ -7,6 +7,7 @@ parsing the body. Parsing checks both agree: a message whose parts disagree is p
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -70,6 +71,37 @@ class Envelope:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @property
+    def digest(self) -> str:
+        """What the message says, as a hex SHA-256: the inbox keeps it beside the message's id.
+
+        It covers ``type``, ``source``, ``subject`` and ``data``, read as JSON values and written
+        canonically (keys sorted at every level, no white space, UTF-8 without escapes), so the
+        same message re-serialised (another key order, other white space, ``\\u`` escapes) has
+        the same digest. It leaves out:
+
+        - ``id``: the inbox's key; the digest tells apart two messages under one id;
+        - ``time``: a sender that builds an honest resend again stamps it anew;
+        - ``specversion`` and ``datacontenttype``: fixed, parsing refuses any other value;
+        - extension attributes (tracing and the like): about the sending, not the message;
+        - the AMQP properties (``correlation_id``, ``user_id``, the routing key): how it
+          travelled; a copy published again may carry other ones (an operator's copy has no
+          ``user_id``), and a partner's identity is checked on its own.
+
+        ``source`` is in because CloudEvents makes ``source`` and ``id`` together the event's
+        identity: one id from two sources is two messages. Numbers are compared as parsed, so
+        ``1`` and ``1.0`` differ, as they do to the schemas. Changing what is covered changes every
+        digest, and inbox rows written before would park honest redeliveries: such a change needs
+        a new column, not a new definition of this one.
+        """
+        meaning = {"type": self.type, "source": self.source, "subject": self.subject, "data": self.data}
+        try:
+            canonical = json.dumps(meaning, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        except RecursionError:  # parsed just under the limit, written from deeper in the stack
+            raise MessageRejected("invalid-json", "body is nested too deep") from None
+        # surrogatepass: a lone surrogate the parser let through still gives a digest, not an error.
+        return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def new_event(type: str, data: dict, *, source: str, subject: str | None = None,
