@@ -1,7 +1,9 @@
 """Wires one service once: database, transport, relay, consumer, metrics and HTTP app.
 
 The consumer's rule is the inbox rule: the message id is recorded in the same transaction as
-the handler's effect and the message is acknowledged only after that transaction committed.
+the handler's effect and the message is acknowledged only after that transaction committed. A
+copy of a message handled already is acknowledged with no effect; another message under a used
+id (its digest differs) is parked as ``id-reused``.
 What cannot be handled is parked with its reason; what fails is retried with back-off a
 bounded number of times, then parked; a database outage pauses the consumer instead of
 burning retries.
@@ -232,7 +234,9 @@ class ServiceRuntime:
         and WAL flush) serves the whole batch. Anything that goes wrong in the batch (a message
         to park, a failing handler, an insert conflict, the database away) rolls the batch back
         and the messages are handled again one by one, so a bad message is parked alone, with
-        its reason, and the others commit without it.
+        its reason, and the others commit without it. That includes another message under an id
+        the inbox already has, or that an earlier message of the same batch just claimed: the
+        claim raises ``id-reused`` and, one by one, the first commits and the other is parked.
         """
         if len(deliveries) == 1:
             self.handle(deliveries[0])
@@ -244,7 +248,7 @@ class ServiceRuntime:
                 handled = []
                 for _, envelope, handler in ready:
                     uow.correlation_id = envelope.id
-                    claimed = uow.claim_inbox(self.queue, envelope.id, envelope.type)
+                    claimed = uow.claim_inbox(self.queue, envelope.id, envelope.type, envelope.digest)
                     if claimed:
                         handler(envelope, uow)
                         faults.before_commit(envelope.type)  # off unless the fault-injection suite sets it
@@ -282,7 +286,7 @@ class ServiceRuntime:
         while True:
             try:
                 with self.unit_of_work(correlation_id=envelope.id) as uow:
-                    if not uow.claim_inbox(self.queue, envelope.id, envelope.type):
+                    if not uow.claim_inbox(self.queue, envelope.id, envelope.type, envelope.digest):
                         return False
                     handler(envelope, uow)
                     faults.before_commit(envelope.type)  # off unless the fault-injection suite sets it

@@ -150,3 +150,16 @@ def drop_audit_log_v1() -> None:
     op.drop_table("audit_log")  # its triggers go with it
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
+
+
+def add_inbox_digest_v1() -> None:
+    """The digest of each handled message beside its id (``Envelope.digest``), so another message
+    under a used id is parked instead of dropped. Rows already there keep NULL: no digest known,
+    a copy of them is a plain duplicate, as before."""
+    with op.batch_alter_table("inbox") as batch:
+        batch.add_column(sa.Column("digest", sa.String(length=64), nullable=True))
+
+
+def drop_inbox_digest_v1() -> None:
+    with op.batch_alter_table("inbox") as batch:
+        batch.drop_column("digest")

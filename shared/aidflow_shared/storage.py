@@ -5,7 +5,8 @@ Every service's metadata carries the two bus tables beside its own:
 - ``outbox``: events a transaction decided to publish, written in that same transaction and
   published later by the relay (transactional outbox);
 - ``inbox``: ids of messages a consumer has handled, written in the same transaction as the
-  handler's effect, so a redelivered message is recognised and has no second effect.
+  handler's effect, so a redelivered message is recognised and has no second effect; with each
+  id the digest of what the message said, so another message under a used id is told apart.
 """
 from __future__ import annotations
 
@@ -89,6 +90,7 @@ def new_metadata() -> MetaData:
         Column("message_id", String(255), primary_key=True),
         Column("type", String(255), nullable=False),
         Column("received_at", UTCDateTime(), nullable=False),
+        Column("digest", String(64)),  # Envelope.digest; NULL on rows written before it was kept
     )
     return metadata
 
@@ -237,13 +239,19 @@ class UnitOfWork:
         self.emitted.append(envelope)
         return envelope
 
-    def claim_inbox(self, consumer: str, message_id: str, type: str) -> bool:
+    def claim_inbox(self, consumer: str, message_id: str, type: str, digest: str | None = None) -> bool:
         """Record a message as handled by ``consumer``; False if it already was (a duplicate).
 
         Done first in the handler's transaction: a concurrent duplicate on another instance
         waits on the primary key and then finds the row, so only one effect ever commits.
+
+        ``digest`` (``Envelope.digest``) is kept with the row. If the id is already there with
+        another digest, this is not a copy of the message handled but another message under a
+        used id: ``MessageRejected("id-reused")``, for the caller to park it and roll back. A row
+        without a digest (written before digests were kept), or a call without one, can only say
+        "duplicate". The claim stays one statement; only a conflict reads the stored digest.
         """
-        values = dict(consumer=consumer, message_id=message_id, type=type, received_at=utcnow())
+        values = dict(consumer=consumer, message_id=message_id, type=type, received_at=utcnow(), digest=digest)
         if self.db.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as upsert
         else:
@@ -251,7 +259,18 @@ class UnitOfWork:
         # RETURNING, not rowcount: drivers disagree on rowcount for INSERT .. ON CONFLICT.
         claimed = self.session.execute(upsert(self._inbox).values(**values).on_conflict_do_nothing()
                                        .returning(self._inbox.c.message_id)).first()
-        return claimed is not None
+        if claimed is not None:
+            return True
+        if digest is not None:
+            inbox = self._inbox
+            stored = self.session.execute(select(inbox.c.digest).where(
+                inbox.c.consumer == consumer, inbox.c.message_id == message_id)).scalar_one_or_none()
+            if stored is not None and stored != digest:
+                from aidflow_shared.envelope import MessageRejected
+                # The id and the consumer only: the payload may carry personal data.
+                raise MessageRejected("id-reused", f"{consumer} already handled message id {message_id} "
+                                                   "with other content; the sender reused the id")
+        return False
 
     def after_commit(self, callback) -> None:
         """Run ``callback`` once this transaction has committed (never if it rolls back)."""

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import pytest
+from sqlalchemy import insert, select
 
 from aidflow_review.orm import Review
 from aidflow_review.service import service as review_service
@@ -97,6 +99,54 @@ def test_same_message_twice_has_one_effect(review):
     wait_until(lambda: consumed(review, "duplicate") == 2, what="the second duplicate to be dropped")
     assert [(r.case_id, r.status) for r in reviews(review)] == [("case-1", "open")]
     assert outbox_types(review) == ["org.aidflow.review.review.opened.v1"]
+
+
+
+def test_the_same_message_re_serialised_and_stamped_again_is_a_duplicate(review):
+    """A partner's honest resend: same id, type and data; other key order, white space, escapes, time."""
+    event = case_opened(14)
+    publish(review, event)
+    wait_until(lambda: reviews(review), what="the first message")
+    document = json.loads(event.to_json())
+    resent = dict(reversed(list(dict(document, time="2026-12-01T09:30:00+08:00").items())))
+    resent["data"] = dict(reversed(list(document["data"].items())))
+    publish(review, body=json.dumps(resent, indent=2, ensure_ascii=True), message_id=event.id, type=event.type)
+    wait_until(lambda: consumed(review, "duplicate") == 1, what="the resend to be dropped as a duplicate")
+    assert [r.case_id for r in reviews(review)] == ["case-14"] and review.parked() == []
+
+
+def test_another_message_under_a_used_id_is_parked_with_no_effect_and_the_next_is_handled(review):
+    first = case_opened(15)
+    publish(review, first)
+    wait_until(lambda: reviews(review), what="the first message")
+    reused = replace(case_opened(16), id=first.id)  # a partner's bug: the same id, another case
+    publish(review, reused)
+    publish(review, case_opened(17))
+    wait_until(lambda: len(reviews(review)) == 2, what="the message after the reused id")
+    parked = wait_until(lambda: review.parked(), what="the reused id to be parked")
+    assert [(p.message_id, p.reason) for p in parked] == [(first.id, "id-reused")]
+    assert "aidflow.review" in parked[0].detail and first.id in parked[0].detail
+    assert not any(value in parked[0].detail for value in ("case-16", "JZ-16", "b-16", "p-16"))  # no payload
+    assert sorted(r.case_id for r in reviews(review)) == ["case-15", "case-17"]  # case-16: no effect
+    inbox = review.db.metadata.tables["inbox"]
+    with review.db.engine.connect() as conn:
+        assert conn.execute(select(inbox.c.digest).where(inbox.c.message_id == first.id)).scalar_one() == first.digest
+    assert consumed(review, "parked") == 1 and consumed(review, "duplicate") == 0
+    assert review.metrics.registry.get_sample_value(
+        "aidflow_bus_parked_total", {"service": "review", "reason": "id-reused"}) == 1
+
+
+def test_a_message_whose_inbox_row_has_no_digest_is_a_plain_duplicate(review):
+    """Rows written before digests were kept: a message under their id cannot be told apart, as before."""
+    event = case_opened(18)
+    with review.db.writer.begin() as conn:
+        conn.execute(insert(review.db.metadata.tables["inbox"]).values(
+            consumer=review.queue, message_id=event.id, type=event.type, received_at=utcnow(), digest=None))
+    publish(review, event)
+    publish(review, case_opened(19))
+    wait_until(lambda: [r.case_id for r in reviews(review)] == ["case-19"], what="the message after it")
+    wait_until(lambda: consumed(review, "duplicate") == 1, what="the message to be dropped as a duplicate")
+    assert review.parked() == []
 
 
 def test_an_acceptance_before_its_registration_opens_the_review_once(review):

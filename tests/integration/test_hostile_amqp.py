@@ -191,20 +191,29 @@ def test_every_kind_of_malformed_message_is_parked_with_its_reason(review, chann
         "aidflow_bus_consumed_total", {"service": "review", "outcome": "parked"}) == len(kinds)
 
 
-def test_a_second_message_with_a_used_id_has_no_effect(review, channel):
+def test_a_second_message_with_a_used_id_is_parked_and_a_copy_is_dropped(review, channel):
+    def consumed(outcome):
+        return review.metrics.registry.get_sample_value(
+            "aidflow_bus_consumed_total", {"service": "review", "outcome": outcome})
+
     first = json.loads(case_opened(40).to_json())
     send(channel, EVENTS, ROUTE, encoded(first), properties(first))
     wait_until(lambda: reviewed_cases(review) == ["case-40"], what="the first message")
     impostor = json.loads(case_opened(41).to_json())
     impostor["id"] = first["id"]  # the same id, another case
     send(channel, EVENTS, ROUTE, encoded(impostor), properties(impostor))
+    copy = dict(first, time=datetime.now(timezone.utc).isoformat())  # sent again, stamped anew
+    send(channel, EVENTS, ROUTE, json.dumps(copy, indent=1).encode(), properties(copy))
     after = json.loads(case_opened(42).to_json())
     send(channel, EVENTS, ROUTE, encoded(after), properties(after))
-    wait_until(lambda: "case-42" in reviewed_cases(review), what="the message after it")
+    wait_until(lambda: consumed("handled") == 2, what="the message after it")
+    parking = review.topology.consumer("review").parking
+    parked = wait_until(lambda: review.transport.parked(parking), what="the impostor to be parked")
+    assert [(p.body, p.reason) for p in parked] == [(encoded(impostor), "id-reused")]
+    assert "case-41" not in parked[0].detail and "p-41" not in parked[0].detail
     assert reviewed_cases(review) == ["case-40", "case-42"]
     assert len(table_rows(review, "inbox")) == 2
-    assert review.metrics.registry.get_sample_value(
-        "aidflow_bus_consumed_total", {"service": "review", "outcome": "duplicate"}) == 1
+    assert consumed("duplicate") == 1 and consumed("parked") == 1
 
 
 # -- partner commands on aidflow.inbound -----------------------------------------------------------

@@ -75,15 +75,16 @@ class Agency:
         self.channel = self.connection.channel()
         self.channel.confirm_delivery()
 
-    def submit(self, data: dict, *, routing_agency: str | None = None, user_id: str | None = "self") -> str:
-        message_id = str(uuid.uuid4())
+    def submit(self, data: dict, *, routing_agency: str | None = None, user_id: str | None = "self",
+               message_id: str | None = None, indent: int | None = None) -> str:
+        message_id = message_id or str(uuid.uuid4())
         body = {"specversion": "1.0", "id": message_id, "source": f"/partners/{self.name}",
                 "type": REFERRAL_SUBMIT.type, "time": datetime.now(timezone.utc).isoformat(),
                 "datacontenttype": "application/json", "data": data}
         properties = pika.BasicProperties(content_type=CONTENT_TYPE, message_id=message_id, type=REFERRAL_SUBMIT.type,
                                           delivery_mode=2, user_id=self.user if user_id == "self" else user_id)
         self.channel.basic_publish(INBOUND, f"{routing_agency or self.name}.referral.submit.v1",
-                                   json.dumps(body, ensure_ascii=False).encode(), properties)
+                                   json.dumps(body, ensure_ascii=False, indent=indent).encode(), properties)
         return message_id
 
     def answer(self, timeout: float = 20) -> tuple[pika.BasicProperties, dict, str]:
@@ -214,6 +215,39 @@ def test_a_partner_naming_another_agency_in_the_routing_key_is_answered_agency_m
         forger.close()
     time.sleep(0.5)
     assert intake.count("aid_case") == 0
+
+
+def test_a_message_id_reused_for_another_transfer_is_parked_unanswered_without_personal_data(intake, agency,
+                                                                                            broker, caplog):
+    """The agency's bug: a second transfer under the id of the first. Not dropped as a duplicate:
+    parked, with a reason and a detail that carry none of the people's data, and nothing registered.
+    The first transfer sent again under its id (re-serialised, stamped anew) stays a duplicate."""
+    first = transfer(20)
+    message_id = agency.submit(first)
+    properties, answer, _ = agency.answer()
+    assert properties.correlation_id == message_id
+    second = transfer(21)
+    agency.submit(second, message_id=message_id)
+    agency.submit(first, message_id=message_id, indent=2)  # the agency's honest retry of the first
+    after = agency.submit(transfer(22))
+    properties, answer_after, _ = agency.answer()
+    assert properties.correlation_id == after  # the one after is handled; nothing answered between
+    queue = intake.runtime.topology.consumer("intake").parking
+    [parked] = wait_until(lambda: intake.runtime.transport.parked(queue), what="the second transfer to be parked")
+    assert (parked.message_id, parked.reason) == (message_id, "id-reused")
+    assert json.loads(parked.body)["data"] == second  # the message itself is kept, for the operator to judge
+    connection = pika.BlockingConnection(pika.URLParameters(broker.url))
+    try:
+        _, properties, _ = connection.channel().basic_get(queue, auto_ack=False)  # a look, handed back on close
+    finally:
+        connection.close()
+    person = second["beneficiaries"][0]
+    assert any(getattr(record, "reason", None) == "id-reused" for record in caplog.records)
+    logged = " ".join(str(vars(record)) for record in caplog.records)
+    said = json.dumps(properties.headers, ensure_ascii=False, default=str) + logged
+    assert "id-reused" in said and all(v not in said for v in (person["name"], person["id_number"], person["phone"]))
+    assert sorted(c["case_number"] for c in intake.get("/cases")["items"]) == sorted(
+        [answer["data"]["case_number"], answer_after["data"]["case_number"]])  # the second never registered
 
 
 def test_a_transfer_without_a_known_publisher_is_parked_not_answered(intake, broker):

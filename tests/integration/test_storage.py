@@ -12,6 +12,7 @@ from aidflow_shared.bus.embedded import EmbeddedTransport
 from aidflow_shared.bus.relay import OutboxRelay
 from aidflow_shared.bus.topology import build_topology
 from aidflow_shared.contracts.catalogue import PLAN_OPENED
+from aidflow_shared.envelope import MessageRejected
 from aidflow_shared.metrics import BusMetrics
 from aidflow_shared.migrations import downgrade, upgrade
 from aidflow_shared.storage import Database, UnitOfWork, outbox_stats
@@ -99,6 +100,81 @@ def test_concurrent_claims_of_one_message_let_exactly_one_win(followup_db):
     for t in threads:
         t.join(30)
     assert sorted(results) == [False, False, False, True]
+
+
+DIGEST_A, DIGEST_B = "a" * 64, "b" * 64
+
+
+def inbox_digests(db) -> dict:
+    inbox = db.metadata.tables["inbox"]
+    with db.engine.connect() as conn:
+        return {(row.consumer, row.message_id): row.digest for row in conn.execute(select(inbox))}
+
+
+def test_inbox_tells_a_copy_from_another_message_under_a_used_id(followup_db):
+    with UnitOfWork(followup_db, source="/x") as uow:
+        assert uow.claim_inbox("aidflow.followup", "m1", "t", DIGEST_A) is True
+        uow.commit()
+    with UnitOfWork(followup_db, source="/x") as uow:
+        assert uow.claim_inbox("aidflow.followup", "m1", "t", DIGEST_A) is False  # a copy: a duplicate
+        assert uow.claim_inbox("aidflow.followup", "m1", "t") is False  # no digest given: cannot tell
+        with pytest.raises(MessageRejected) as rejected:
+            uow.claim_inbox("aidflow.followup", "m1", "t", DIGEST_B)
+        assert uow.claim_inbox("aidflow.other", "m1", "t", DIGEST_B) is True  # another consumer's inbox
+        # no commit: the caller parks the message and rolls its transaction back
+    assert rejected.value.reason == "id-reused"
+    assert "aidflow.followup" in rejected.value.detail and "m1" in rejected.value.detail
+    assert inbox_digests(followup_db) == {("aidflow.followup", "m1"): DIGEST_A}
+
+
+def test_concurrent_claims_of_one_id_with_two_contents_let_one_win_and_park_the_other(followup_db):
+    """The loser waits on the primary key, then reads the winner's committed digest."""
+    results, barrier = [], threading.Barrier(4)
+
+    def claim(digest):
+        barrier.wait()
+        with UnitOfWork(followup_db, source="/x") as uow:
+            try:
+                won = uow.claim_inbox("aidflow.followup", "same", "t", digest)
+            except MessageRejected as exc:
+                results.append((digest, exc.reason))
+                return
+            uow.commit()
+            results.append((digest, won))
+
+    threads = [threading.Thread(target=claim, args=(d,)) for d in (DIGEST_A, DIGEST_A, DIGEST_B, DIGEST_B)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    winner = inbox_digests(followup_db)[("aidflow.followup", "same")]
+    loser = DIGEST_B if winner == DIGEST_A else DIGEST_A
+    assert sorted(results) == sorted([(winner, True), (winner, False), (loser, "id-reused"), (loser, "id-reused")])
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_inbox_rows_from_before_the_digest_keep_none_and_stay_plain_duplicates(database_url, name):
+    """Every service's digest revision, on rows already there: added as NULL, dropped again."""
+    svc = service(name)
+    db = Database(database_url, svc.metadata)
+    upgrade(db, svc.migrations)
+    downgrade(db, svc.migrations, "-1")  # the schema as it was before the digest
+    assert "digest" not in {c["name"] for c in inspect(db.engine).get_columns("inbox")}
+    with db.writer.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO inbox (consumer, message_id, type, received_at) "
+                             "VALUES ('aidflow.x', 'old', 't', '2026-11-29 08:00:00')")
+    upgrade(db, svc.migrations)
+    assert inbox_digests(db) == {("aidflow.x", "old"): None}
+    with UnitOfWork(db, source="/x") as uow:
+        assert uow.claim_inbox("aidflow.x", "old", "t", DIGEST_B) is False  # no digest known: a duplicate
+        assert uow.claim_inbox("aidflow.x", "new", "t", DIGEST_A) is True
+        uow.commit()
+    assert inbox_digests(db) == {("aidflow.x", "old"): None, ("aidflow.x", "new"): DIGEST_A}
+    downgrade(db, svc.migrations, "-1")  # and back down, keeping the rows
+    assert "digest" not in {c["name"] for c in inspect(db.engine).get_columns("inbox")}
+    with db.engine.connect() as conn:
+        assert sorted(conn.exec_driver_sql("SELECT message_id FROM inbox").scalars()) == ["new", "old"]
+    db.dispose()
 
 
 def test_relay_marks_rows_sent_only_after_the_transport_confirmed(followup_db, tmp_path):
