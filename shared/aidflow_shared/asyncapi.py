@@ -67,6 +67,11 @@ _DESCRIPTION = "\n\n".join([
     "event's `id` as `message_id` and its `type` as `type`; a message whose properties and body disagree is "
     "parked. Messages are persistent (`delivery_mode` 2) and published `mandatory`. An answer carries the id "
     "of the message it answers as `correlation_id`.",
+    "**Message ids.** An `id` names one message. Sent again under its `id` (a retry), a message is a "
+    "duplicate and has no second effect, provided its `type`, `source`, `subject` and `data` are the same "
+    "(JSON values, whatever the key order or white space; `time` and extension attributes may differ). "
+    "Another message under an `id` the consumer already handled is not dropped: it is parked as `id-reused`, "
+    "with no effect and no answer. Send a new message under a new `id`.",
     f"**Identity.** {IDENTITY_RULE}",
     "**Versions.** A type ends in its version (`.v1`). A change that would break a published version is a new "
     "version registered beside the old one; the old one is marked deprecated with a sunset date and keeps "
