@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 STAGES = ("transfer", "review", "payout", "handoff", "visit")
 TRACKS = ("standard", "urgent_medical")
 BANDS = ("ok", "warning", "critical", "breached")
+# Where a transaction keeps the clocks it paused, resumed or stopped (its session's info).
+_WRITTEN = "aidflow.deadline_clocks.written"
 WORKING_DAY_BUCKETS = (0, 1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 60)
 
 
@@ -150,7 +152,7 @@ class DeadlineClocks:
         uow.session.execute(update(self.table).where(self.table.c.id == clock["id"])
                             .values(status="paused", paused_at=at))
         self._record(uow, clock["id"], "paused", at, clock["due_at"], clock["provisional"], reason)
-        return dict(clock, status="paused", paused_at=at)
+        return self._remember(uow, dict(clock, status="paused", paused_at=at))
 
     def resume(self, uow: UnitOfWork, stage: str, subject_id: str, at: datetime) -> dict:
         clock = self._require(uow, stage, subject_id)
@@ -163,7 +165,7 @@ class DeadlineClocks:
                       calendar=plan.calendar)
         uow.session.execute(update(self.table).where(self.table.c.id == clock["id"]).values(**values))
         self._record(uow, clock["id"], "resumed", at, plan.due_at, plan.provisional)
-        return dict(clock, **values)
+        return self._remember(uow, dict(clock, **values))
 
     def stop(self, uow: UnitOfWork, stage: str, subject_id: str, at: datetime, *,
              missing_ok: bool = False) -> str | None:
@@ -179,10 +181,21 @@ class DeadlineClocks:
         uow.session.execute(update(self.table).where(self.table.c.id == clock["id"]).values(
             status="stopped", stopped_at=at, outcome=outcome, working_days_used=used))
         self._record(uow, clock["id"], "stopped", at, clock["due_at"], clock["provisional"], outcome)
+        self._remember(uow, dict(clock, status="stopped", stopped_at=at, outcome=outcome, working_days_used=used))
         counter = self.met if outcome == "met" else self.missed
         labels = (clock["stage"], clock["track"])
         uow.after_commit(lambda: (counter.labels(*labels).inc(), self.used.labels(*labels).observe(used)))
         return outcome
+
+    def as_written(self, uow: UnitOfWork, stage: str, subject_id: str) -> dict | None:
+        """The clock as this transaction last paused, resumed or stopped it (it holds the row's
+        lock), or None if it did not: the answer to a change needs no second read of the clock."""
+        return uow.session.info.get(_WRITTEN, {}).get((stage, subject_id))
+
+    @staticmethod
+    def _remember(uow, clock: dict) -> dict:
+        uow.session.info.setdefault(_WRITTEN, {})[(clock["stage"], clock["subject_id"])] = clock
+        return clock
 
     def _require(self, uow, stage, subject_id) -> dict:
         clock = self.get(uow, stage, subject_id)

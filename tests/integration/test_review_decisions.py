@@ -13,7 +13,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from aidflow.reviewing import approved_proposal, rejected_proposal
 from aidflow_review.service import service as review_service
@@ -251,6 +251,7 @@ def test_the_clock_pauses_while_the_case_waits_and_the_deadline_moves_by_the_day
     assert paused.status_code == 200, paused.get_json()
     assert (paused.get_json()["deadline"]["band"], paused.get_json()["waiting_reason"]) == \
         ("paused", "等待申请人补交医疗费用票据")
+    assert paused.get_json() == app.get_review(review["review_id"])  # answered with the clock as written
     queue = app.call("GET", "/reviews?status=open", "reviewer").get_json()["items"]
     assert queue[0]["deadline"]["band"] == "paused"
     again = app.call("POST", f"/reviews/{review['review_id']}/pause", "reviewer", json={"reason": "x"})
@@ -270,6 +271,7 @@ def test_the_clock_pauses_while_the_case_waits_and_the_deadline_moves_by_the_day
     deadline = resumed.get_json()["deadline"]
     assert deadline["working_days"] == 5 + 3 and deadline["band"] != "paused"
     assert resumed.get_json()["waiting_reason"] is None
+    assert resumed.get_json() == app.get_review(review["review_id"])
     # The deadline is now the end of the 8th working day after acceptance, not the 5th.
     started = _parse(review["accepted_at"])
     assert _parse(due_before) == calendar.deadline(started, 5).due_at
@@ -310,3 +312,36 @@ def test_two_approvers_at_once_make_one_decision(app):
     assert sorted(answers) == [201, 409]
     assert len(app.decisions()) == 1
     assert len(app.get_review(review["review_id"])["proposals"][0]["approvals"]) == 1
+
+
+def test_a_proposal_and_its_approval_answer_as_read_back_in_a_handful_of_statements(app):
+    """Each POST answers from the review it locked and changed: the answer equals a read of the
+    review afterwards, and the locked read brings its beneficiaries and decision in the locking
+    statement itself (only the review's row is locked)."""
+    warm = app.accept()  # the first requests build caches
+    app.propose(warm, approved_proposal(awards_for(warm, 5_000_00)))
+    app.sign(warm, "department_head", "wang")
+    review = app.accept(minors=(False, True))
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+    event.listen(app.runtime.db.engine, "before_cursor_execute", record)
+
+    proposed = app.propose(review, approved_proposal(awards_for(review, 2_000_00)))  # the department head's
+    proposing, statements[:] = list(statements), []
+    decided = app.sign(review, "department_head", "wang")
+    deciding = list(statements)
+    event.remove(app.runtime.db.engine, "before_cursor_execute", record)
+
+    assert proposed.status_code == 201 and decided.status_code == 201, (proposed.get_json(), decided.get_json())
+    read = app.get_review(review["review_id"])
+    assert decided.get_json() == read and read["status"] == "decided"
+    assert [b["beneficiary_id"] for b in read["beneficiaries"]] == [b["beneficiary_id"] for b in review["beneficiaries"]]
+    assert len(read["decision"]["awards"]) == 2
+    # The proposal: the locked review (with its beneficiaries and decision), its proposals, the
+    # new proposal, the clock, the audit entry's few. The approval that decides also writes the
+    # decision and its awards, stops the clock (answered as stopped, not read again) and
+    # announces the decision. Nine and eighteen before.
+    assert len(proposing) <= 7, "\n".join(s.split("\n")[0] for s in proposing)
+    assert len(deciding) <= 15, "\n".join(s.split("\n")[0] for s in deciding)

@@ -2,10 +2,12 @@
 clock while the case waits for the applicant; advance payments' paperwork."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from flask import Blueprint, request
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from aidflow_review.decisions import DecisionRefused, check_open
 from aidflow_review.orm import Decision, Proposal, Review
@@ -29,6 +31,15 @@ def _with_details(query):
     return query.options(selectinload(Review.beneficiaries),
                          selectinload(Review.proposals).selectinload(Proposal.approvals),
                          selectinload(Review.decision).selectinload(Decision.awards))
+
+
+def _locked_with_details(query):
+    """One review to change, with what its answer shows: its beneficiaries and its decision come
+    in the locking statement itself (outer joins; only the review's row is locked), its proposals
+    with their approvals and the decision's awards in one statement each, when there are any."""
+    return query.options(joinedload(Review.beneficiaries),
+                         selectinload(Review.proposals).selectinload(Proposal.approvals),
+                         joinedload(Review.decision).selectinload(Decision.awards))
 
 
 def reviews_blueprint(runtime) -> Blueprint:
@@ -81,16 +92,17 @@ def reviews_blueprint(runtime) -> Blueprint:
         objects in the session are what a fresh read would load.
         """
         with runtime.unit_of_work() as uow:
-            query = _with_details(select(Review).where(Review.id == review_id))
+            query = _locked_with_details(select(Review).where(Review.id == review_id))
             if runtime.db.dialect == "postgresql":
                 query = query.with_for_update(of=Review)
-            review = uow.session.scalars(query).first()
+            review = uow.session.scalars(query).unique().first()
             if review is None:
                 raise ApiError(404, "not_found")
             try:
                 work(uow, review, utcnow())
                 uow.session.flush()
-                _attach_deadlines(runtime, uow.session, [review])
+                _attach_deadlines(runtime, uow.session, [review],
+                                  written=runtime.clocks.as_written(uow, "review", review.id))
                 uow.commit()
             except DecisionRefused as refused:
                 raise ApiError(refused.status, refused.code, refused.fields) from None
@@ -194,11 +206,16 @@ def reviews_blueprint(runtime) -> Blueprint:
     return bp
 
 
-def _attach_deadlines(runtime, session, reviews) -> None:
-    """Each review's clock as the queue shows it: deadline, band, provisional, outcome."""
+def _attach_deadlines(runtime, session, reviews, written: dict | None = None) -> None:
+    """Each review's clock as the queue shows it: deadline, band, provisional, outcome.
+
+    ``written``: the one review's clock as the caller's transaction just wrote it, not read again."""
     clocks = runtime.clocks
-    rows = session.execute(select(clocks.table).where(
-        clocks.table.c.stage == "review", clocks.table.c.subject_id.in_([r.id for r in reviews]))).all()
+    if written is not None:
+        rows = [SimpleNamespace(**written)]
+    else:
+        rows = session.execute(select(clocks.table).where(
+            clocks.table.c.stage == "review", clocks.table.c.subject_id.in_([r.id for r in reviews]))).all()
     by_review = {row.subject_id: row for row in rows}
     for review in reviews:
         row = by_review.get(review.id)
