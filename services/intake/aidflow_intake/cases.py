@@ -12,7 +12,8 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import case as sql_case
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from aidflow_intake import checklist, identity
@@ -338,20 +339,24 @@ def poverty_markers(beneficiary: Beneficiary) -> list[str]:
 def record_progress(uow: UnitOfWork, case_id: str, status: str, event_type: str, note: str | None = None) -> None:
     """Keep intake's view of where a case is, from the other services' events.
 
-    The case is read under its row lock (PostgreSQL): two instances recording two events of one
-    case at once take turns, so the later stage is never overwritten by an earlier one read
-    before it committed.
+    One conditional ``UPDATE`` moves the case forward (never back) and takes its row lock: two
+    instances recording two events of one case at once take turns, and the later one decides on
+    the row as the earlier one committed it (PostgreSQL evaluates the condition again on the
+    newest row), so the later stage is never overwritten by an earlier one. One statement where
+    a locked read of the whole case and its update took two.
     """
-    case = uow.session.get(Case, case_id, with_for_update=uow.db.dialect == "postgresql")
-    if case is None:
-        raise LookupError(f"case {case_id} unknown to intake")
     now = utcnow()
     if status == "reopened":  # the one way back: follow-up reopens a closed case
-        if case.status == "closed":
-            case.status = "in_followup"
-    elif PROGRESS[status] > PROGRESS.get(case.status, 0):
-        case.status = status
+        moved = sql_case((Case.status == "closed", "in_followup"), else_=Case.status)
+    else:
+        rank = sql_case(PROGRESS, value=Case.status, else_=0)
+        moved = sql_case((rank < PROGRESS[status], status), else_=Case.status)
+    found = uow.session.execute(
+        update(Case).where(Case.id == case_id).values(status=moved, updated_at=now).returning(Case.id)
+        .execution_options(synchronize_session="fetch")).first()
+    if found is None:
+        raise LookupError(f"case {case_id} unknown to intake")
     if status == "rejected":  # a rejected case no longer stands in the way of a new one
-        uow.session.execute(delete(CaseClaim).where(CaseClaim.case_id == case.id))
-    case.updated_at = now
-    uow.session.add(CaseHistory(case_id=case.id, status=status, event_type=event_type, note=note, at=now))
+        uow.session.execute(delete(CaseClaim).where(CaseClaim.case_id == case_id))
+    uow.session.execute(insert(CaseHistory).values(id=new_id(), case_id=case_id, status=status,
+                                                   event_type=event_type, note=note, at=now))
