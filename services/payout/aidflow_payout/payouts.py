@@ -22,35 +22,35 @@ from aidflow_shared.storage import UnitOfWork, new_id, utcnow
 log = logging.getLogger(__name__)
 
 
-def _insert_once(uow: UnitOfWork, table, values: dict):
-    """INSERT that does nothing on a unique conflict; the new row's id, or None for a copy."""
+def _insert_once(uow: UnitOfWork, entity, values: dict):
+    """INSERT that does nothing on a unique conflict: the new row, as an object of the session
+    (from the INSERT's own RETURNING, not read again), or None for a copy."""
     if uow.db.dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as upsert
     else:
         from sqlalchemy.dialects.sqlite import insert as upsert
-    return uow.session.execute(upsert(table).values(**values).on_conflict_do_nothing()
-                               .returning(table.c.id)).scalar()
+    return uow.session.scalars(upsert(entity).values(**values).on_conflict_do_nothing()
+                               .returning(entity)).first()
 
 
 def record_decision(uow: UnitOfWork, payout_ctx, decision: dict) -> list[Payout]:
     """Remember a decision; for an approved one, a payout per award, its money held at once if a
     fund has it, and its seven-day clock started at the approval."""
     advance = bool(decision.get("advance", False))
-    _insert_once(uow, Decision.__table__, dict(
+    _insert_once(uow, Decision, dict(
         id=decision["decision_id"], case_id=decision["case_id"], outcome=decision["outcome"],
         total_fen=decision["total_fen"], advance=advance, decided_at=decision["decided_at"], received_at=utcnow()))
     if decision["outcome"] != "approved":
         return []
     created = []
     for award in decision["awards"]:
-        payout_id = _insert_once(uow, Payout.__table__, dict(
+        payout = _insert_once(uow, Payout, dict(
             id=new_id(), decision_id=decision["decision_id"], case_id=decision["case_id"],
             beneficiary_id=award["beneficiary_id"], amount_fen=award["amount_fen"], status="awaiting_funds",
             method="bank_transfer", kind="advance" if advance else "standard", paid_fen=0, recovered_fen=0,
             approved_at=decision["decided_at"]))
-        if payout_id is None:
+        if payout is None:
             continue  # this decision's payout for this beneficiary exists: a copy of the event
-        payout = uow.session.get(Payout, payout_id)
         record(uow, payout, "approved", "review", decision_id=payout.decision_id, amount_fen=payout.amount_fen,
                advance=advance or None)
         payout_ctx.clocks.start(uow, stage="payout", subject_id=payout.id, started_at=payout.approved_at,
