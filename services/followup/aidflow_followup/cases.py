@@ -43,26 +43,39 @@ def case_file(session, case_id: str, *, lock: bool = False) -> CaseFile:
 
 
 def learn_case(session, accepted: dict) -> CaseFile:
-    """Keep what the acceptance says about the case and each beneficiary (again: the latest wins)."""
-    case = case_file(session, accepted["case_id"], lock=True)
-    case.case_number = accepted["case_number"]
-    case.criminal_case_ref = accepted.get("criminal_case_ref")
-    case.track = accepted["track"]
-    case.eligibility_situation = accepted.get("eligibility_situation")
-    case.victim_deceased = bool(accepted.get("victim_deceased"))
-    case.facts_known = True
-    case.updated_at = utcnow()
+    """Keep what the acceptance says about the case and each beneficiary (again: the latest wins).
+
+    Each is one ``INSERT … ON CONFLICT DO UPDATE``: the case file is made with these facts or,
+    made earlier by a payout, given them, under its row lock, with no read first and no
+    savepoint for two instances making it at once.
+    """
+    now = utcnow()
+    upsert = _upsert(session)
+    facts = dict(case_number=accepted["case_number"], criminal_case_ref=accepted.get("criminal_case_ref"),
+                 track=accepted["track"], eligibility_situation=accepted.get("eligibility_situation"),
+                 victim_deceased=bool(accepted.get("victim_deceased")), facts_known=True, updated_at=now)
+    case = session.scalars(
+        upsert(CaseFile).values(case_id=accepted["case_id"], status="open", created_at=now, **facts)
+        .on_conflict_do_update(index_elements=[CaseFile.case_id], set_=facts).returning(CaseFile),
+        execution_options={"populate_existing": True}).one()
     for entry in accepted["beneficiaries"]:
-        known = session.get(KnownBeneficiary, entry["beneficiary_id"]) or KnownBeneficiary(
-            beneficiary_id=entry["beneficiary_id"], case_id=case.case_id)
-        known.person_ref = entry["person_ref"]
-        known.is_minor = bool(entry["is_minor"])
-        known.relationship_to_victim = entry.get("relationship")
-        known.poverty_markers = list(entry.get("poverty_markers") or ())
-        known.urgent_medical_need = bool(entry.get("urgent_medical_need"))
-        session.add(known)
-    session.flush()
+        known = dict(person_ref=entry["person_ref"], is_minor=bool(entry["is_minor"]),
+                     relationship_to_victim=entry.get("relationship"),
+                     poverty_markers=list(entry.get("poverty_markers") or ()),
+                     urgent_medical_need=bool(entry.get("urgent_medical_need")))
+        session.scalars(upsert(KnownBeneficiary).values(beneficiary_id=entry["beneficiary_id"], case_id=case.case_id,
+                                                        **known)
+                        .on_conflict_do_update(index_elements=[KnownBeneficiary.beneficiary_id], set_=known)
+                        .returning(KnownBeneficiary), execution_options={"populate_existing": True}).one()
     return case
+
+
+def _upsert(session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def beneficiary_of(session, plan: Plan) -> KnownBeneficiary | None:

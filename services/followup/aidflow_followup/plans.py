@@ -66,7 +66,8 @@ def _new_plan(uow, followup, case: CaseFile, beneficiary_id, payout_id, decision
     plan.case = case
     session.add(plan)
     schedule(plan, followup.policy.visit_months)
-    assess_by_rules(session, plan, now)
+    with session.no_autoflush:  # the plan is written once, assessed: not inserted, then updated
+        assess_by_rules(session, plan, now)
     if case.status == "closed":  # another beneficiary's aid after closure: the case is followed again
         reopen_case(uow, followup, case, {"reason": "new_need", "note": "a plan opened"}, by="system")
     return plan
