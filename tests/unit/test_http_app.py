@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from aidflow_shared.auth import mint_token
 from aidflow_shared.http.app import MAX_BODY_BYTES, create_api_app
 from aidflow_shared.http.auth import current_principal, require
-from aidflow_shared.http.errors import ApiError, load_json
+from aidflow_shared.http.errors import ApiError, answer_refusals, load_json
 from aidflow_shared.http.openapi import doc
 from aidflow_shared.schema import BaseSchema
 from aidflow_shared.settings import Settings
@@ -394,3 +394,34 @@ def test_a_real_secret_is_not_warned_about(settings, caplog):
         create_api_app(settings, title="Intake", version="1", blueprints=[],
                        readiness={}, metrics_registry=CollectorRegistry())
     assert "development JWT secret" not in caplog.text
+
+
+class Refusal(Exception):
+    """A service's own refusal, as its rules raise it: a status, a code, field codes."""
+
+    def __init__(self, status, code, fields=None):
+        super().__init__(code)
+        self.status, self.code, self.fields = status, code, fields or {}
+
+
+def test_a_services_own_refusal_is_answered_like_an_api_error_where_its_blueprint_says_so(settings, readiness):
+    refusing, other = Blueprint("refusing", __name__), Blueprint("other", __name__)
+    answer_refusals(refusing, Refusal)
+
+    @refusing.post("/api/v1/cases/<int:case_id>/closure")
+    def close_case(case_id):
+        raise Refusal(409, "conflict", {"status": ["conflict"]})
+
+    @other.post("/api/v1/elsewhere")
+    def elsewhere():
+        raise Refusal(409, "conflict")  # this blueprint did not say it answers them: a bug, a 500
+
+    app = create_api_app(settings, title="Intake", version="1.0.0", blueprints=[refusing, other],
+                         readiness=readiness, metrics_registry=CollectorRegistry())
+    client = app.test_client()
+    response = client.post("/api/v1/cases/3/closure", headers=bearer(settings, "intake_clerk"))
+    assert response.status_code == 409
+    error = error_of(response)
+    assert error["code"] == "conflict" and [f["code"] for f in error["fields"]["status"]] == ["conflict"]
+    unanswered = client.post("/api/v1/elsewhere", headers=bearer(settings, "intake_clerk"))
+    assert unanswered.status_code == 500 and error_of(unanswered)["code"] == "internal_error"

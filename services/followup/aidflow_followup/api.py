@@ -29,7 +29,7 @@ from aidflow_followup.schemas import (PLAN_STATUSES, AgencyIn, AgencyListOut, Ag
 from aidflow_followup.statistics import figures
 from aidflow_shared.contracts.followup import HANDOFF_STATUSES
 from aidflow_shared.http.auth import current_principal, require
-from aidflow_shared.http.errors import ApiError, load_json
+from aidflow_shared.http.errors import ApiError, answer_refusals, load_json
 from aidflow_shared.http.openapi import doc
 from aidflow_shared.http.params import page
 from aidflow_shared.schema import flatten_errors, instance
@@ -41,10 +41,6 @@ CLOSERS = ("followup_worker", "department_head")
 READERS = ("followup_worker", "department_head", "chief_procurator", "auditor")
 AUDIT_READERS = ("department_head", "auditor")
 PARTNER = "partner_agency"
-
-
-def _refused(refused: Refused) -> ApiError:
-    return ApiError(refused.status, refused.code, refused.fields)
 
 
 def _plan_query():
@@ -141,6 +137,7 @@ class Views:
 
 def plans_blueprint(runtime) -> Blueprint:
     bp = Blueprint("plans", __name__, url_prefix="/api/v1")
+    answer_refusals(bp, Refused)
     views = Views(runtime)
     dialect = runtime.db.dialect
 
@@ -190,10 +187,7 @@ def plans_blueprint(runtime) -> Blueprint:
         followup = views.followup
         with runtime.unit_of_work() as uow:
             plan = locked_plan(uow, plan_id)
-            try:
-                result = plan_rules.assess(uow, followup, plan, body, by=current_principal().subject)
-            except Refused as refused:
-                raise _refused(refused) from None
+            result = plan_rules.assess(uow, followup, plan, body, by=current_principal().subject)
             uow.commit()
             handoff_ids = [h.id for h in result.handoffs]
         with runtime.db.sessions() as session:
@@ -231,11 +225,8 @@ def plans_blueprint(runtime) -> Blueprint:
         body = load_json(ConsentIn)
         with runtime.unit_of_work() as uow:
             plan = locked_plan(uow, plan_id)
-            try:
-                consent = record_consent(uow.session, plan, body, is_minor=is_minor(uow.session, plan),
-                                         by=current_principal().subject, now=utcnow())
-            except Refused as refused:
-                raise _refused(refused) from None
+            consent = record_consent(uow.session, plan, body, is_minor=is_minor(uow.session, plan),
+                                     by=current_principal().subject, now=utcnow())
             uow.commit()
             return instance(ConsentOut).dump(consent), 201
 
@@ -247,10 +238,7 @@ def plans_blueprint(runtime) -> Blueprint:
         body = load_json(WithdrawalIn)
         with runtime.unit_of_work() as uow:
             consent = _locked(uow.session, select(Consent).where(Consent.id == consent_id), dialect)
-            try:
-                withdraw_consent(consent, body["reason"], utcnow())
-            except Refused as refused:
-                raise _refused(refused) from None
+            withdraw_consent(consent, body["reason"], utcnow())
             uow.commit()
             return instance(ConsentOut).dump(consent), 201
 
@@ -268,12 +256,9 @@ def plans_blueprint(runtime) -> Blueprint:
         body = load_json(HandoffRequestIn)
         with runtime.unit_of_work() as uow:
             plan = locked_plan(uow, plan_id)
-            try:
-                handoff = handoff_rules.request_handoff(uow, views.followup, plan, service=body["service"],
-                                                        agency=body["agency"], note=body.get("note"),
-                                                        by=current_principal().subject, now=utcnow())
-            except Refused as refused:
-                raise _refused(refused) from None
+            handoff = handoff_rules.request_handoff(uow, views.followup, plan, service=body["service"],
+                                                    agency=body["agency"], note=body.get("note"),
+                                                    by=current_principal().subject, now=utcnow())
             uow.commit()
             handoff_id = handoff.id
         with runtime.db.sessions() as session:
@@ -287,11 +272,8 @@ def plans_blueprint(runtime) -> Blueprint:
         body = load_json(VisitIn)
         with runtime.unit_of_work() as uow:
             plan = locked_plan(uow, plan_id)
-            try:
-                visit = visit_rules.record_visit(uow, views.followup, plan, None, body,
-                                                 by=current_principal().subject)
-            except Refused as refused:
-                raise _refused(refused) from None
+            visit = visit_rules.record_visit(uow, views.followup, plan, None, body,
+                                             by=current_principal().subject)
             uow.commit()
             return instance(VisitOut).dump(visit), 201
 
@@ -303,11 +285,8 @@ def plans_blueprint(runtime) -> Blueprint:
         body = load_json(VisitIn)
         with runtime.unit_of_work() as uow:
             visit = _locked(uow.session, select(Visit).where(Visit.id == visit_id), dialect)
-            try:
-                visit_rules.record_visit(uow, views.followup, visit.plan, visit, body,
-                                         by=current_principal().subject)
-            except Refused as refused:
-                raise _refused(refused) from None
+            visit_rules.record_visit(uow, views.followup, visit.plan, visit, body,
+                                     by=current_principal().subject)
             uow.commit()
             return instance(VisitOut).dump(visit), 201
 
@@ -319,11 +298,8 @@ def plans_blueprint(runtime) -> Blueprint:
         body = load_json(VisitCancellationIn)
         with runtime.unit_of_work() as uow:
             visit = _locked(uow.session, select(Visit).where(Visit.id == visit_id), dialect)
-            try:
-                visit_rules.cancel_visit(uow, views.followup, visit.plan, visit, body["reason"],
-                                         by=current_principal().subject)
-            except Refused as refused:
-                raise _refused(refused) from None
+            visit_rules.cancel_visit(uow, views.followup, visit.plan, visit, body["reason"],
+                                     by=current_principal().subject)
             uow.commit()
             return instance(VisitOut).dump(visit), 201
 
@@ -339,10 +315,7 @@ def plans_blueprint(runtime) -> Blueprint:
         body = load_json(ReReferralIn)
         with runtime.unit_of_work() as uow:
             plan = locked_plan(uow, plan_id)
-            try:
-                rereferral = request_rereferral(uow, plan, body, by=current_principal().subject)
-            except Refused as refused:
-                raise _refused(refused) from None
+            rereferral = request_rereferral(uow, plan, body, by=current_principal().subject)
             uow.commit()
             return instance(ReReferralOut).dump(rereferral), 201
 
@@ -378,10 +351,7 @@ def plans_blueprint(runtime) -> Blueprint:
         body = load_json(ClosureIn)
         with runtime.unit_of_work() as uow:
             case = _locked(uow.session, select(CaseFile).where(CaseFile.case_id == case_id), dialect)
-            try:
-                plan_rules.close_case(uow, case, body, by=current_principal().subject)
-            except Refused as refused:
-                raise _refused(refused) from None
+            plan_rules.close_case(uow, case, body, by=current_principal().subject)
             uow.commit()
         return show_case(case_id), 201
 
@@ -393,10 +363,7 @@ def plans_blueprint(runtime) -> Blueprint:
         body = load_json(ReopeningIn)
         with runtime.unit_of_work() as uow:
             case = _locked(uow.session, select(CaseFile).where(CaseFile.case_id == case_id), dialect)
-            try:
-                plan_rules.reopen_case(uow, views.followup, case, body, by=current_principal().subject)
-            except Refused as refused:
-                raise _refused(refused) from None
+            plan_rules.reopen_case(uow, views.followup, case, body, by=current_principal().subject)
             uow.commit()
         return show_case(case_id), 201
 
@@ -405,6 +372,7 @@ def plans_blueprint(runtime) -> Blueprint:
 
 def handoffs_blueprint(runtime) -> Blueprint:
     bp = Blueprint("handoffs", __name__, url_prefix="/api/v1")
+    answer_refusals(bp, Refused)
     views = Views(runtime)
     dialect = runtime.db.dialect
 
@@ -472,12 +440,9 @@ def handoffs_blueprint(runtime) -> Blueprint:
             handoff = _locked(uow.session, select(Handoff).where(Handoff.id == handoff_id), dialect)
             if agency is not None and handoff.agency != agency:
                 raise ApiError(403, "not_your_handoff")
-            try:
-                changed = handoff_rules.record_answer(
-                    uow, views.followup, handoff, body.pop("status"), body, channel="http" if agency else "staff",
-                    by=principal.subject, now=utcnow())
-            except Refused as refused:
-                raise _refused(refused) from None
+            changed = handoff_rules.record_answer(
+                uow, views.followup, handoff, body.pop("status"), body, channel="http" if agency else "staff",
+                by=principal.subject, now=utcnow())
             uow.commit()
         with runtime.db.sessions() as session:
             return instance(HandoffOut).dump(views.handoff(session, session.get(Handoff, handoff_id))), 201 if changed else 200
@@ -490,10 +455,7 @@ def handoffs_blueprint(runtime) -> Blueprint:
         body = load_json(HandoffWithdrawalIn)
         with runtime.unit_of_work() as uow:
             handoff = _locked(uow.session, select(Handoff).where(Handoff.id == handoff_id), dialect)
-            try:
-                handoff_rules.withdraw(uow, views.followup, handoff, body["reason"], now=utcnow())
-            except Refused as refused:
-                raise _refused(refused) from None
+            handoff_rules.withdraw(uow, views.followup, handoff, body["reason"], now=utcnow())
             uow.commit()
         with runtime.db.sessions() as session:
             return instance(HandoffOut).dump(views.handoff(session, session.get(Handoff, handoff_id))), 201
@@ -548,6 +510,7 @@ def _contact_refusal(session, handoff: Handoff | None, agency: str | None) -> Ap
 
 def reports_blueprint(runtime) -> Blueprint:
     bp = Blueprint("reports", __name__, url_prefix="/api/v1")
+    answer_refusals(bp, Refused)
 
     @bp.get("/escalations")
     @require(*READERS)

@@ -23,7 +23,7 @@ from aidflow_intake.transfers import active_agency, answer, receive
 from aidflow_intake.views import case_view, checklist_view
 from aidflow_shared.contracts.common import SOURCES
 from aidflow_shared.http.auth import current_principal, require
-from aidflow_shared.http.errors import ApiError, load_json
+from aidflow_shared.http.errors import ApiError, answer_refusals, load_json
 from aidflow_shared.http.openapi import doc
 from aidflow_shared.http.params import page
 from aidflow_shared.schema import instance
@@ -43,10 +43,6 @@ def _case_query():
         selectinload(Case.history), selectinload(Case.transfers), selectinload(Case.agent))
 
 
-def _refused(refused: Refused) -> ApiError:
-    return ApiError(refused.status, refused.code, refused.fields)
-
-
 def _filter(query, column, name: str, allowed=None):
     value = request.args.get(name)
     if not value:
@@ -58,6 +54,7 @@ def _filter(query, column, name: str, allowed=None):
 
 def cases_blueprint(runtime) -> Blueprint:
     bp = Blueprint("cases", __name__, url_prefix="/api/v1")
+    answer_refusals(bp, Refused)
     vault = vault_for(runtime.db)  # no key, no start: refused here rather than on the first person
     # Built once: binding a schema's fields (and their error codes) costs more than loading a referral.
     referral_in, created_out, case_out = ReferralIn(), CaseCreatedOut(), CaseOut()
@@ -100,11 +97,8 @@ def cases_blueprint(runtime) -> Blueprint:
         with runtime.unit_of_work() as uow:
             if referral["source"] == "partner_transfer" and not active_agency(uow.session, referral["source_agency"]):
                 raise ApiError(422, "validation_failed", {"source_agency": ["unknown_agency"]})
-            try:
-                opened = register_case(uow, referral, registered_by=principal.subject,
-                                       source_agency=referral.get("source_agency"), vault=vault)
-            except Refused as refused:
-                raise _refused(refused) from None
+            opened = register_case(uow, referral, registered_by=principal.subject,
+                                   source_agency=referral.get("source_agency"), vault=vault)
             # The answer comes from the objects just written; only the other cases of the same
             # criminal case are read (in this transaction, so the new case is not among them).
             view = case_view(uow.session, opened.case, vault, principal.roles, others=opened.other_case_numbers)
@@ -155,10 +149,7 @@ def cases_blueprint(runtime) -> Blueprint:
         body = load_json(DocumentIn)
         with runtime.unit_of_work() as uow:
             case = locked_case(uow, case_id)
-            try:
-                record_document(uow, case, body, recorded_by=current_principal().subject)
-            except Refused as refused:
-                raise _refused(refused) from None
+            record_document(uow, case, body, recorded_by=current_principal().subject)
             uow.commit()
             return instance(ChecklistOut).dump(checklist_view(case)), 201
 
@@ -170,10 +161,7 @@ def cases_blueprint(runtime) -> Blueprint:
         body = load_json(EligibilityIn)
         with runtime.unit_of_work() as uow:
             case = locked_case(uow, case_id)
-            try:
-                set_eligibility(case, body["eligibility_situation"], body.get("situation_reason"))
-            except Refused as refused:
-                raise _refused(refused) from None
+            set_eligibility(case, body["eligibility_situation"], body.get("situation_reason"))
             return changed(uow, case)
 
     @bp.post("/cases/<case_id>/acceptance")
@@ -188,11 +176,8 @@ def cases_blueprint(runtime) -> Blueprint:
         body = load_json(AcceptanceIn)
         with runtime.unit_of_work() as uow:
             case = locked_case(uow, case_id)
-            try:
-                accept_case(uow, case, accepted_by=current_principal().subject,
-                            override_reason=body.get("override_reason"), accepted_at=body.get("accepted_at"))
-            except Refused as refused:
-                raise _refused(refused) from None
+            accept_case(uow, case, accepted_by=current_principal().subject,
+                        override_reason=body.get("override_reason"), accepted_at=body.get("accepted_at"))
             return changed(uow, case), 201
 
     return bp
@@ -200,6 +185,7 @@ def cases_blueprint(runtime) -> Blueprint:
 
 def leads_blueprint(runtime) -> Blueprint:
     bp = Blueprint("leads", __name__, url_prefix="/api/v1")
+    answer_refusals(bp, Refused)
     vault = vault_for(runtime.db)
 
     def locked_lead(uow, lead_id: str) -> Lead:
@@ -258,10 +244,7 @@ def leads_blueprint(runtime) -> Blueprint:
         subject = current_principal().subject
         with runtime.unit_of_work() as uow:
             lead = locked_lead(uow, lead_id)
-            try:
-                opened = promote_lead(uow, lead, body, verified_by=subject)
-            except Refused as refused:
-                raise _refused(refused) from None
+            opened = promote_lead(uow, lead, body, verified_by=subject)
             uow.commit()
         with runtime.db.sessions() as session:
             case = session.scalars(_case_query().where(Case.id == opened.case.id)).one()
@@ -277,10 +260,7 @@ def leads_blueprint(runtime) -> Blueprint:
         body = load_json(LeadDismissalIn)
         with runtime.unit_of_work() as uow:
             lead = locked_lead(uow, lead_id)
-            try:
-                dismiss_lead(lead, body["reason"], dismissed_by=current_principal().subject)
-            except Refused as refused:
-                raise _refused(refused) from None
+            dismiss_lead(lead, body["reason"], dismissed_by=current_principal().subject)
             uow.commit()
         return show(lead_id), 201
 
@@ -289,6 +269,7 @@ def leads_blueprint(runtime) -> Blueprint:
 
 def partners_blueprint(runtime) -> Blueprint:
     bp = Blueprint("partners", __name__, url_prefix="/api/v1")
+    answer_refusals(bp, Refused)
 
     @bp.post("/partner-referrals")
     @require("partner_agency")
@@ -310,10 +291,7 @@ def partners_blueprint(runtime) -> Blueprint:
             agency = active_agency(uow.session, principal.agency)
             if agency is None:
                 raise ApiError(403, "unknown_agency")
-            try:
-                transfer, case = receive(uow, agency, submission, channel="http", received_at=received_at)
-            except Refused as refused:
-                raise _refused(refused) from None
+            transfer, case = receive(uow, agency, submission, channel="http", received_at=received_at)
             uow.commit()
             body = instance(TransferAnswerOut).dump(answer(transfer, case))
         return body, 200 if body["already_received"] else 201

@@ -26,7 +26,7 @@ from aidflow_payout.schemas import (AllocationIn, CancelIn, DisbursementIn, Disb
                                     PaperworkOut, PayoutListOut, PayoutOut, ReconciliationOut, RecoveryIn,
                                     RecoveryOut)
 from aidflow_shared.http.auth import current_principal, require
-from aidflow_shared.http.errors import ApiError, load_json
+from aidflow_shared.http.errors import ApiError, answer_refusals, load_json
 from aidflow_shared.http.openapi import doc
 from aidflow_shared.http.params import page
 from aidflow_shared.i18n import pick_language
@@ -35,10 +35,6 @@ from aidflow_shared.vault import VaultError
 
 MOVERS = ("finance_officer",)
 READERS = ("finance_officer", "chief_procurator", "department_head", "auditor")
-
-
-def _refused(refused: Refused) -> ApiError:
-    return ApiError(refused.status, refused.code, refused.fields)
 
 
 def _locked(uow, model, object_id):
@@ -60,6 +56,7 @@ def _date_arg(name: str) -> date | None:
 
 def funds_blueprint(runtime) -> Blueprint:
     bp = Blueprint("funds", __name__, url_prefix="/api/v1")
+    answer_refusals(bp, Refused)
     ctx = context(runtime.db)
 
     @bp.post("/funds")
@@ -112,11 +109,8 @@ def funds_blueprint(runtime) -> Blueprint:
 
         def work(uow):
             fund = _locked(uow, Fund, fund_id)
-            try:
-                funds.allocate(uow, fund, body["amount_fen"], reference=body["reference"],
-                               fund_request_id=body["fund_request_id"], actor=actor)
-            except Refused as refused:
-                raise _refused(refused) from None
+            funds.allocate(uow, fund, body["amount_fen"], reference=body["reference"],
+                           fund_request_id=body["fund_request_id"], actor=actor)
             resumed = [p.id for p in payouts.resume_waiting(uow, ctx)]
 
             def answer():
@@ -141,11 +135,8 @@ def funds_blueprint(runtime) -> Blueprint:
         actor = current_principal().subject
 
         def work(uow):
-            try:
-                made = funds.request_funds(uow, year=body["year"], source=body["source"], amount_fen=body["amount_fen"],
-                                           reason=body["reason"], actor=actor)
-            except Refused as refused:
-                raise _refused(refused) from None
+            made = funds.request_funds(uow, year=body["year"], source=body["source"], amount_fen=body["amount_fen"],
+                                       reason=body["reason"], actor=actor)
             return lambda: (instance(FundRequestOut).dump(made), 201)
 
         return once(runtime.unit_of_work, work)
@@ -167,6 +158,7 @@ def funds_blueprint(runtime) -> Blueprint:
 
 def payouts_blueprint(runtime) -> Blueprint:
     bp = Blueprint("payouts", __name__, url_prefix="/api/v1")
+    answer_refusals(bp, Refused)
     ctx = context(runtime.db)
 
     @bp.get("/payouts")
@@ -210,10 +202,7 @@ def payouts_blueprint(runtime) -> Blueprint:
 
         def work(uow):
             payout = _approved_payout(uow, body["decision_id"], body["beneficiary_id"])
-            try:
-                made, warnings = instruct(uow, ctx, payout, body, principal.subject)
-            except Refused as refused:
-                raise _refused(refused) from None
+            made, warnings = instruct(uow, ctx, payout, body, principal.subject)
             ids, payout_id = [i.id for i in made], payout.id
 
             def answer():
@@ -241,10 +230,7 @@ def payouts_blueprint(runtime) -> Blueprint:
 
         def work(uow):
             payout = _locked(uow, Payout, payout_id)
-            try:
-                payouts.cancel(uow, ctx, payout, body["reason"], actor)
-            except Refused as refused:
-                raise _refused(refused) from None
+            payouts.cancel(uow, ctx, payout, body["reason"], actor)
             return lambda: (instance(PayoutOut).dump(payout), 200)
 
         return once(runtime.unit_of_work, work)
@@ -259,11 +245,8 @@ def payouts_blueprint(runtime) -> Blueprint:
 
         def work(uow):
             payout = _locked(uow, Payout, payout_id)
-            try:
-                made = payouts.recover(uow, payout, amount_fen=body["amount_fen"], reason=body["reason"],
-                                       reference=body["reference"], recovered_on=body["recovered_on"], actor=actor)
-            except Refused as refused:
-                raise _refused(refused) from None
+            made = payouts.recover(uow, payout, amount_fen=body["amount_fen"], reason=body["reason"],
+                                   reference=body["reference"], recovered_on=body["recovered_on"], actor=actor)
             return lambda: (instance(RecoveryOut).dump(made), 201)
 
         return once(runtime.unit_of_work, work)
@@ -278,11 +261,8 @@ def payouts_blueprint(runtime) -> Blueprint:
 
         def work(uow):
             payout = _locked(uow, Payout, payout_id)
-            try:
-                made = payouts.notify(uow, payout, channel=body["channel"], notified_at=body["notified_at"],
-                                      note=body["note"], actor=actor)
-            except Refused as refused:
-                raise _refused(refused) from None
+            made = payouts.notify(uow, payout, channel=body["channel"], notified_at=body["notified_at"],
+                                  note=body["note"], actor=actor)
             return lambda: (instance(NotificationOut).dump(made), 201)
 
         return once(runtime.unit_of_work, work)
@@ -298,11 +278,8 @@ def payouts_blueprint(runtime) -> Blueprint:
 
         def work(uow):
             payout = _locked(uow, Payout, payout_id)
-            try:
-                to_recover = payouts.complete_paperwork(uow, payout, final_amount_fen=body["final_amount_fen"],
-                                                        actor=actor)
-            except Refused as refused:
-                raise _refused(refused) from None
+            to_recover = payouts.complete_paperwork(uow, payout, final_amount_fen=body["final_amount_fen"],
+                                                    actor=actor)
             return lambda: (instance(PaperworkOut).dump({"payout": payout, "to_recover_fen": to_recover}), 200)
 
         return once(runtime.unit_of_work, work)
@@ -332,6 +309,7 @@ def _int_arg(name: str) -> int:
 
 def reports_blueprint(runtime) -> Blueprint:
     bp = Blueprint("reports", __name__, url_prefix="/api/v1")
+    answer_refusals(bp, Refused)
     ctx = context(runtime.db)
 
     @bp.get("/cases/<case_id>/dossier")

@@ -73,6 +73,18 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(Exception, _on_unexpected_error)
 
 
+def answer_refusals(blueprint, *refusals: type[Exception]) -> None:
+    """Answer a service's own refusals raised by ``blueprint``'s views as :class:`ApiError` would be.
+
+    A refusal is a domain exception carrying ``status``, ``code`` and ``fields`` (the rules say
+    no, in their own words); raised inside a unit of work, it rolls the work back on its way out,
+    and the view need not catch and convert it.
+    """
+    for refusal in refusals:
+        blueprint.register_error_handler(
+            refusal, lambda exc: _on_api_error(ApiError(exc.status, exc.code, exc.fields)))
+
+
 def load_json(schema: Schema | type[Schema]) -> dict[str, Any]:
     """The request's JSON object, loaded by ``schema``.
 
