@@ -562,6 +562,7 @@ def open_fund(system: System, token: str, amount_fen: int) -> None:
 
 def run_pipeline(args, round_no: int) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="aidflow-bench-"))
+    lost = False
     try:
         with Vhost(args.amqp_url, "pipeline") as vhost, \
                 Databases(None if args.sqlite else args.pg_url, workdir) as dbs:
@@ -577,9 +578,10 @@ def run_pipeline(args, round_no: int) -> dict:
             finally:
                 system.stop()
             result["log_problems"] = system.problems()
+            lost = bool(result["lost"])
             return result
     finally:
-        if args.keep_logs:
+        if args.keep_logs or lost:  # a lost case is looked for in the services' logs
             log(f"service logs kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -696,6 +698,14 @@ def _load(args, system: System, amqp_url: str, roles: dict[str, str], meter: Cpu
     records = list(cases.values())
     ends = {cid: tap.stamp(cid, PLAN_OPENED) for cid in cases}
     done = [(cid, r) for cid, r in cases.items() if ends[cid] is not None]
+    lost_cases = []  # where each case that reached no plan was last seen: where to look
+    for cid, r in cases.items():
+        if ends[cid] is None:
+            with tap.lock:
+                stamps = dict(tap.seen.get(cid, {}))
+            last = max(stamps, key=stamps.get) if stamps else "nothing on the bus"
+            decided = "decided by the bench" if r.decision_end else "not decided by the bench"
+            lost_cases.append(f"case {cid} (referral {r.n}): last seen {last}; {decided}")
     latencies = [ends[cid] - r.post_start for cid, r in done]
     # The same without the time a case waited for the bench's reviewer threads to pick it up:
     # what the services themselves took (a real reviewer takes days, not milliseconds).
@@ -705,7 +715,7 @@ def _load(args, system: System, amqp_url: str, roles: dict[str, str], meter: Cpu
     last = max((ends[cid] for cid, _ in done), default=math.nan)
     result = {
         "n": n, "done": len(done), "lost": n - len(done), "errors": errors[:20], "error_count": len(errors),
-        "seconds": last - first if done else math.nan,
+        "lost_cases": lost_cases[:20], "seconds": last - first if done else math.nan,
         "throughput": len(done) / (last - first) if done and last > first else math.nan,
         "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
         "system_p50": percentile(unattended, 50), "system_p95": percentile(unattended, 95),
@@ -997,7 +1007,7 @@ def report(args, pipelines: list[dict], baselines: list[dict]) -> str:
         lines += ["", f"LOST: {lost} case(s) reached no plan and {lost_messages} baseline message(s) did not "
                       f"arrive within {args.timeout:g} s; {errors} request(s) failed"]
         for r in pipelines + baselines:
-            for error in r.get("errors", []):
+            for error in r.get("errors", []) + r.get("lost_cases", []):
                 lines.append(f"  {error}")
     return "\n".join(lines)
 
@@ -1030,7 +1040,8 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-baseline", action="store_true", help="run the pipeline only")
     parser.add_argument("--no-confirm", action="store_true",
                         help="also run the four hops without publisher confirms: the broker's no-confirm rate")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs (their directory is printed)")
+    parser.add_argument("--keep-logs", action="store_true",
+                        help="keep the services' logs (their directory is printed); kept anyway when a case is lost")
     server_arguments(parser)
     args = parser.parse_args(argv)
     if shutil.which("rabbitmqctl") is None:
