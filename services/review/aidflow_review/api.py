@@ -16,7 +16,7 @@ from aidflow_review.schemas import (AdvanceListOut, ApprovalIn, PaperworkIn, Pau
                                     ReviewListOut, ReviewOut)
 from aidflow_shared.deadlines import ClockError
 from aidflow_shared.http.auth import current_principal, require
-from aidflow_shared.http.errors import ApiError, load_json
+from aidflow_shared.http.errors import ApiError, answer_refusals, load_json
 from aidflow_shared.http.openapi import doc
 from aidflow_shared.http.params import page
 from aidflow_shared.schema import instance
@@ -44,6 +44,7 @@ def _locked_with_details(query):
 
 def reviews_blueprint(runtime) -> Blueprint:
     bp = Blueprint("reviews", __name__, url_prefix="/api/v1")
+    answer_refusals(bp, DecisionRefused)  # the rules' refusals, raised in a view's unit of work
 
     @bp.get("/reviews")
     @require(*READERS)
@@ -104,8 +105,6 @@ def reviews_blueprint(runtime) -> Blueprint:
                 _attach_deadlines(runtime, uow.session, [review],
                                   written=runtime.clocks.as_written(uow, "review", review.id))
                 uow.commit()
-            except DecisionRefused as refused:
-                raise ApiError(refused.status, refused.code, refused.fields) from None
             except IntegrityError:  # another approver signed this level a moment ago (SQLite)
                 raise ApiError(409, "conflict") from None
             return instance(ReviewOut).dump(review), status
