@@ -30,12 +30,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import (Boolean, Column, Date, Integer, MetaData, String, Table, bindparam, case, func, insert,
                         literal_column, select, text, update)
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from aidflow_shared.calendar import BEIJING, Deadline, WorkingCalendar
 from aidflow_shared.policy import Policy
-from aidflow_shared.storage import Database, UnitOfWork, UTCDateTime, utcnow
+from aidflow_shared.storage import Database, UnitOfWork, UTCDateTime, conflict_insert, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +126,7 @@ class DeadlineClocks:
                       calendar=plan.calendar, status="running")
         # Inserted unless the clock exists (a second start, or another instance's a moment ago,
         # which this waits for): one statement where a read and an insert took two.
-        upsert = postgresql_insert if self.db.dialect == "postgresql" else sqlite_insert
+        upsert = conflict_insert(self.db.dialect)
         started = uow.session.execute(upsert(self.table).values(**values)
                                       .on_conflict_do_nothing(index_elements=["stage", "subject_id"])
                                       .returning(self.table.c.id)).first()

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, String,
                         Table, Text, TypeDecorator, UniqueConstraint, create_engine, delete, event, func, insert,
                         select, text, tuple_)
+from sqlalchemy.dialects import postgresql as _postgresql, sqlite as _sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -32,6 +33,12 @@ NAMING_CONVENTION = {
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def conflict_insert(dialect: str):
+    """``insert`` of ``dialect`` (``postgresql`` or ``sqlite``), the one that can say
+    ``ON CONFLICT DO NOTHING / DO UPDATE``: what a claim or an upsert is written with."""
+    return _postgresql.insert if dialect == "postgresql" else _sqlite.insert
 
 
 def new_id() -> str:
@@ -252,10 +259,7 @@ class UnitOfWork:
         "duplicate". The claim stays one statement; only a conflict reads the stored digest.
         """
         values = dict(consumer=consumer, message_id=message_id, type=type, received_at=utcnow(), digest=digest)
-        if self.db.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
+        upsert = conflict_insert(self.db.dialect)
         # RETURNING, not rowcount: drivers disagree on rowcount for INSERT .. ON CONFLICT.
         claimed = self.session.execute(upsert(self._inbox).values(**values).on_conflict_do_nothing()
                                        .returning(self._inbox.c.message_id)).first()

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from aidflow_followup.needs import PersonFacts
 from aidflow_followup.orm import CaseFile, KnownBeneficiary, Plan
-from aidflow_shared.storage import utcnow
+from aidflow_shared.storage import conflict_insert, utcnow
 
 ATTEMPTS = 3
 
@@ -50,7 +50,7 @@ def learn_case(session, accepted: dict) -> CaseFile:
     savepoint for two instances making it at once.
     """
     now = utcnow()
-    upsert = _upsert(session)
+    upsert = conflict_insert(session.get_bind().dialect.name)
     facts = dict(case_number=accepted["case_number"], criminal_case_ref=accepted.get("criminal_case_ref"),
                  track=accepted["track"], eligibility_situation=accepted.get("eligibility_situation"),
                  victim_deceased=bool(accepted.get("victim_deceased")), facts_known=True, updated_at=now)
@@ -68,14 +68,6 @@ def learn_case(session, accepted: dict) -> CaseFile:
                         .on_conflict_do_update(index_elements=[KnownBeneficiary.beneficiary_id], set_=known)
                         .returning(KnownBeneficiary), execution_options={"populate_existing": True}).one()
     return case
-
-
-def _upsert(session):
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
 
 
 def beneficiary_of(session, plan: Plan) -> KnownBeneficiary | None:

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from aidflow_payout.orm import IdempotentRequest
 from aidflow_shared.http.auth import current_principal
 from aidflow_shared.http.errors import ApiError
-from aidflow_shared.storage import UnitOfWork, utcnow
+from aidflow_shared.storage import UnitOfWork, conflict_insert, utcnow
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -70,10 +70,7 @@ def once(unit_of_work: Callable[[], UnitOfWork], work: Callable[[UnitOfWork], An
 
 
 def _claim(uow: UnitOfWork, subject: str, key: str, digest: str) -> bool:
-    if uow.db.dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
+    upsert = conflict_insert(uow.db.dialect)
     table = IdempotentRequest.__table__
     # A concurrent first request with this key holds the row: we wait for it, then find it.
     return uow.session.execute(upsert(table).values(subject=subject, key=key, request_hash=digest,

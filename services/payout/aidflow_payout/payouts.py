@@ -17,7 +17,7 @@ from aidflow_payout.disbursement import IN_FLIGHT, OPEN, on_reserved
 from aidflow_payout.dossier import record
 from aidflow_payout.errors import Refused
 from aidflow_payout.orm import Decision, Instruction, Notification, Payout, Recovery
-from aidflow_shared.storage import UnitOfWork, new_id, utcnow
+from aidflow_shared.storage import UnitOfWork, conflict_insert, new_id, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +25,7 @@ log = logging.getLogger(__name__)
 def _insert_once(uow: UnitOfWork, entity, values: dict):
     """INSERT that does nothing on a unique conflict: the new row, as an object of the session
     (from the INSERT's own RETURNING, not read again), or None for a copy."""
-    if uow.db.dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
+    upsert = conflict_insert(uow.db.dialect)
     return uow.session.scalars(upsert(entity).values(**values).on_conflict_do_nothing()
                                .returning(entity)).first()
 
