@@ -509,6 +509,12 @@ class Tap:
         with self.lock:
             return self.seen.get(case_id, {}).get(key)
 
+    def last_seen(self, case_id: str) -> str | None:
+        """The routing key of the latest event of ``case_id`` seen, or None."""
+        with self.lock:
+            stamps = self.seen.get(case_id, {})
+            return max(stamps, key=stamps.get) if stamps else None
+
     def close(self) -> None:
         self.stop.set()
         self.thread.join(5)
@@ -701,9 +707,7 @@ def _load(args, system: System, amqp_url: str, roles: dict[str, str], meter: Cpu
     lost_cases = []  # where each case that reached no plan was last seen: where to look
     for cid, r in cases.items():
         if ends[cid] is None:
-            with tap.lock:
-                stamps = dict(tap.seen.get(cid, {}))
-            last = max(stamps, key=stamps.get) if stamps else "nothing on the bus"
+            last = tap.last_seen(cid) or "nothing on the bus"
             decided = "decided by the bench" if r.decision_end else "not decided by the bench"
             lost_cases.append(f"case {cid} (referral {r.n}): last seen {last}; {decided}")
     latencies = [ends[cid] - r.post_start for cid, r in done]
