@@ -78,12 +78,14 @@ def drive(url: str, token: str, clients: int, seconds: float, warmup: float, num
             "first_errors": errors[:5], "p50": percentile(latencies, 50), "p99": percentile(latencies, 99)}
 
 
-def bare_flask(port: int, workdir: Path) -> subprocess.Popen:
+def bare_flask(port: int, workdir: Path, workers: int, threads: int) -> subprocess.Popen:
+    """The bare app under gunicorn as ``aidflow-<service> api`` runs: gthread when threads > 1, else sync."""
     gunicorn = Path(sys.executable).parent / "gunicorn"
     logfile = open(workdir / "bare-flask.log", "wb")
-    return subprocess.Popen([str(gunicorn if gunicorn.exists() else "gunicorn"), "--workers", "2", "--threads", "4",
-                             "--worker-class", "gthread", "--bind", f"127.0.0.1:{port}", "--chdir", str(HERE),
-                             "bare_flask:app"], stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen([str(gunicorn if gunicorn.exists() else "gunicorn"), "--workers", str(workers),
+                             "--threads", str(threads), "--worker-class", "gthread" if threads > 1 else "sync",
+                             "--bind", f"127.0.0.1:{port}", "--chdir", str(HERE), "bare_flask:app"],
+                            stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def wait_ready(url: str, proc: subprocess.Popen | None = None, timeout: float = 60) -> None:
@@ -118,10 +120,11 @@ def run_round(args, round_no: int, numbers) -> dict:
         with Vhost(args.amqp_url, "http") as vhost, \
                 Databases(args.pg_url, workdir, services=("intake",)) as dbs:
             secret = secrets.token_urlsafe(48)
-            system = System(vhost.url, dbs.urls, workdir, secret, workers=(), apis=("intake",))
+            system = System(vhost.url, dbs.urls, workdir, secret, workers=(), apis=("intake",),
+                            api_args=("--workers", str(args.workers), "--threads", str(args.threads)))
             token = tokens(secret)["intake_clerk"]
             port = free_port()
-            bare = bare_flask(port, workdir)
+            bare = bare_flask(port, workdir, args.workers, args.threads)
             try:
                 system.start()
                 wait_ready(f"http://127.0.0.1:{port}/readyz", bare)
@@ -149,7 +152,8 @@ def report(args, rounds: list[dict]) -> str:
     ratios = [r["intake"]["rate"] / r["bare"]["rate"] for r in rounds if r["bare"]["rate"]]
     ms = lambda key, name: median(r[name][key] for r in rounds) * 1000  # noqa: E731
     return "\n".join([
-        f"referral POST vs bare Flask JSON, gunicorn 2 workers x 4 threads (gthread), {args.clients} client threads, "
+        f"referral POST vs bare Flask JSON, gunicorn {args.workers} workers x {args.threads} threads "
+        f"({'gthread' if args.threads > 1 else 'sync'}), {args.clients} client threads, "
         f"{args.seconds:g} s each, medians of {len(rounds)} rounds",
         f"  intake POST /api/v1/referrals  {ours:8.1f} req/s   p50 {ms('p50', 'intake'):6.1f} ms   "
         f"p99 {ms('p99', 'intake'):6.1f} ms",
@@ -164,6 +168,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per server and round")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     parser.add_argument("--clients", type=int, default=8, help="client threads")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, for both servers")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker, for both servers")
     parser.add_argument("--repeat", type=int, default=3)
     server_arguments(parser)
     args = parser.parse_args(argv)

@@ -298,8 +298,10 @@ class System:
     """The services as OS processes, each in its own process group so gunicorn's workers go too."""
 
     def __init__(self, amqp_url: str, db_urls: dict[str, str], workdir: Path, secret: str, *,
-                 workers: tuple[str, ...] = SERVICES, apis: tuple[str, ...] = API_SERVICES):
+                 workers: tuple[str, ...] = SERVICES, apis: tuple[str, ...] = API_SERVICES,
+                 api_args: tuple[str, ...] = ()):
         self.workdir = workdir
+        self.api_args = api_args
         self.secret = secret
         self.workers = workers
         self.apis = apis
@@ -354,7 +356,7 @@ class System:
             self._spawn(f"{svc}-worker", svc, "worker", "--port", str(self.worker_ports[svc]),
                         ready_port=self.worker_ports[svc])
         for svc in self.apis:
-            self._spawn(f"{svc}-api", svc, "api", ready_port=self.api_ports[svc])
+            self._spawn(f"{svc}-api", svc, "api", *self.api_args, ready_port=self.api_ports[svc])
         deadline = time.monotonic() + ready_timeout
         pending = list(self.procs)
         while pending:
