@@ -256,14 +256,18 @@ def _mark_unknown(payout_ctx, instruction_id: str) -> None:
 def book(payout_ctx, answer: BankAnswer, via: str) -> bool:
     """Book one answer of the bank; True if it changed anything (False: a repeat, or unknown)."""
     with payout_ctx.unit_of_work() as uow:
-        instruction = uow.session.scalars(lock(uow, select(Instruction).where(
-            Instruction.idempotency_key == answer.idempotency_key))).first()
-        if instruction is None:
+        # The instruction and its payout locked by one read. PostgreSQL locks the rows of a join
+        # in the order the tables are named (instruction, then payout), whatever the plan, the
+        # order the two reads took before.
+        found = uow.session.execute(lock(uow, select(Instruction, Payout)
+                                         .join(Payout, Payout.id == Instruction.payout_id)
+                                         .where(Instruction.idempotency_key == answer.idempotency_key))).first()
+        if found is None:
             log.error("the bank answered about an order we never gave", extra={"via": via})
             return False
+        instruction, payout = found
         applied = instruction.status in IN_FLIGHT
         if applied:
-            payout = uow.session.scalars(lock(uow, select(Payout).where(Payout.id == instruction.payout_id))).one()
             instruction.answered_at, instruction.lease_until = utcnow(), None
             if answer.outcome == "accepted":
                 instruction.status, instruction.bank_reference = "accepted", answer.bank_reference
