@@ -38,10 +38,9 @@ from typing import Iterator
 
 from flask import Blueprint, Response, current_app, g, has_request_context, jsonify, request
 from marshmallow import Schema, fields
-from sqlalchemy import (BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text, insert, select,
-                        text)
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text, select, text
 
-from aidflow_shared.storage import UTCDateTime, utcnow
+from aidflow_shared.storage import UTCDateTime, insert_into, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +136,7 @@ class AuditLog:
             prev_hash=head.hash if head else GENESIS,
         )
         row["hash"] = entry_hash(row)
-        conn.execute(insert(self.table).values(**row))
+        conn.execute(insert_into(self.table), row)
         return row
 
     def entries(self, after: int = 0, limit: int | None = None, target_id: str | None = None) -> list[dict]:

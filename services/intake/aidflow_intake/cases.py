@@ -22,7 +22,7 @@ from aidflow_intake.pii import id_index, vault_for
 from aidflow_intake.referrals import acceptance_date_problems
 from aidflow_shared.calendar import BEIJING
 from aidflow_shared.contracts.catalogue import CASE_ACCEPTED, CASE_OPENED
-from aidflow_shared.storage import UnitOfWork, new_id, utcnow
+from aidflow_shared.storage import UnitOfWork, insert_into, new_id, utcnow
 from aidflow_shared.vault import Vault
 
 # Events from different services can arrive out of order; a case's status only moves forward.
@@ -358,5 +358,5 @@ def record_progress(uow: UnitOfWork, case_id: str, status: str, event_type: str,
         raise LookupError(f"case {case_id} unknown to intake")
     if status == "rejected":  # a rejected case no longer stands in the way of a new one
         uow.session.execute(delete(CaseClaim).where(CaseClaim.case_id == case_id))
-    uow.session.execute(insert(CaseHistory).values(id=new_id(), case_id=case_id, status=status,
-                                                   event_type=event_type, note=note, at=now))
+    uow.session.execute(insert_into(CaseHistory.__table__), dict(id=new_id(), case_id=case_id, status=status,
+                                                                 event_type=event_type, note=note, at=now))
