@@ -260,10 +260,30 @@ def machine_busy_seconds() -> tuple[float, float]:
     return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free now that this bench has not handed out before. The system may offer one port
+    twice; two servers of one run given the same port leave one of them unable to bind while
+    the other answers for both."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+
+
+def answers_ready(url: str) -> bool:
+    """``url`` (a service's /readyz) answers ready, and it is one of ours that answers: our
+    readiness lists its checks, which another server on the port would not."""
+    response = requests.get(url, timeout=2)
+    try:
+        return response.status_code == 200 and "checks" in response.json()
+    except ValueError:
+        return False
 
 
 # -- the services as processes ------------------------------------------------------------------
@@ -363,7 +383,7 @@ class System:
             self.check_alive()
             for proc in list(pending):
                 try:
-                    if requests.get(proc.ready_url, timeout=2).status_code == 200:
+                    if answers_ready(proc.ready_url):
                         pending.remove(proc)
                 except requests.RequestException:
                     pass
