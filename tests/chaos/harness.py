@@ -38,7 +38,7 @@ import requests
 
 from aidflow_shared.auth import mint_token
 from aidflow_shared.settings import SERVICES, Settings
-from support import wait_until
+from support import free_port, wait_until
 
 BIN = Path(sys.executable).parent
 SECRET = "chaos-secret-for-aidflow-fault-injection-0123456789"
@@ -46,12 +46,6 @@ SECRET = "chaos-secret-for-aidflow-fault-injection-0123456789"
 
 class Unavailable(Exception):
     """A private server could not be started here."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def port_open(port: int) -> bool:

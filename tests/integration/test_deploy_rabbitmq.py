@@ -16,7 +16,6 @@ import os
 import runpy
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ import requests
 import yaml
 
 from conftest import AMQP_BASE, _reachable, _unavailable, rabbitmqctl
-from support import wait_until
+from support import free_port, wait_until
 from test_deploy_metrics import all_queries, metric_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -266,12 +265,6 @@ def test_a_message_a_partner_cannot_take_ends_in_its_dead_letter_queue(definitio
 
 # -- a node booted with our configuration ----------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Node:
     name: str
@@ -297,7 +290,7 @@ def node(tmp_path_factory):
         _unavailable("rabbitmq-server (to boot a node with the deploy configuration)")
     bin_dir = Path(wrapper).resolve().parent
     work = tmp_path_factory.mktemp("rabbitmq-node")
-    ports = {"amqp": _free_port(), "management": _free_port(), "prometheus": _free_port(), "dist": _free_port()}
+    ports = {"amqp": free_port(), "management": free_port(), "prometheus": free_port(), "dist": free_port()}
     conf = (RABBITMQ / "rabbitmq.conf").read_text()
     replaced = {"load_definitions = /etc/rabbitmq/definitions.json": f"load_definitions = {RABBITMQ / 'definitions.json'}",
                 "listeners.tcp.default = 5672": f"listeners.tcp.default = 127.0.0.1:{ports['amqp']}",

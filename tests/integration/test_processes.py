@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,16 +26,10 @@ from aidflow_payout.settings import PAYEE_KEY_VARIABLE
 from aidflow_shared.auth import mint_token
 from aidflow_shared.settings import SERVICES, Settings
 from aidflow_shared.vault import new_key
-from support import TEST_PII_KEY, TEST_SECRET, approved_proposal, decide, referral, wait_until
+from support import TEST_PII_KEY, TEST_SECRET, approved_proposal, decide, free_port, referral, wait_until
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Processes:

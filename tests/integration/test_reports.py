@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -23,8 +22,8 @@ from aidflow.embedded import System
 from aidflow_shared.calendar import BEIJING
 from aidflow_shared.storage import utcnow
 from aidflow_shared.vault import new_key
-from support import (TEST_SECRET, Running, rejected_proposal, resident_id, settings_for, start_system,
-                     wait_until)
+from support import (TEST_SECRET, Running, free_port, rejected_proposal, resident_id, settings_for,
+                     start_system, wait_until)
 from test_intake_partners import transfer
 
 SERVICES = ("intake", "review", "payout", "followup")
@@ -185,12 +184,6 @@ def test_a_summary_refuses_bad_periods_and_other_roles(tmp_path):
 
 
 # -- aidflow report ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def aidflow_report(*args: str, **env) -> subprocess.CompletedProcess:
