@@ -126,7 +126,7 @@ class DeadlineClocks:
                       calendar=plan.calendar, status="running")
         # Inserted unless the clock exists (a second start, or another instance's a moment ago,
         # which this waits for): one statement where a read and an insert took two.
-        started = uow.session.execute(claim_into(self.table, self.db.dialect, ("stage", "subject_id"), "id"),
+        started = uow.session.execute(claim_into(self.table, self.db.dialect, "id", ("stage", "subject_id")),
                                       values).first()
         if started is None:
             return self.get(uow, stage, subject_id)

@@ -52,9 +52,10 @@ def insert_into(table: Table):
 
 
 @functools.cache
-def claim_into(table: Table, dialect: str, key: tuple[str, ...] | None = None, returning: str = "message_id"):
+def claim_into(table: Table, dialect: str, returning: str, key: tuple[str, ...] | None = None):
     """``INSERT INTO table … ON CONFLICT (key) DO NOTHING RETURNING returning``, built once:
-    a claim, with its row passed as the execution's parameters (see :func:`insert_into`)."""
+    a claim, with its row passed as the execution's parameters (see :func:`insert_into`). Without
+    ``key``, a conflict on any unique constraint (the primary key) makes it a no-op."""
     statement = conflict_insert(dialect)(table).on_conflict_do_nothing(index_elements=list(key) if key else None)
     return statement.returning(table.c[returning])
 
@@ -278,7 +279,7 @@ class UnitOfWork:
         """
         values = dict(consumer=consumer, message_id=message_id, type=type, received_at=utcnow(), digest=digest)
         # RETURNING, not rowcount: drivers disagree on rowcount for INSERT .. ON CONFLICT.
-        claimed = self.session.execute(claim_into(self._inbox, self.db.dialect), values).first()
+        claimed = self.session.execute(claim_into(self._inbox, self.db.dialect, "message_id"), values).first()
         if claimed is not None:
             return True
         if digest is not None:

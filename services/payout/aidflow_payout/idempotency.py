@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from aidflow_payout.orm import IdempotentRequest
 from aidflow_shared.http.auth import current_principal
 from aidflow_shared.http.errors import ApiError
-from aidflow_shared.storage import UnitOfWork, conflict_insert, utcnow
+from aidflow_shared.storage import UnitOfWork, claim_into, utcnow
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -70,12 +70,10 @@ def once(unit_of_work: Callable[[], UnitOfWork], work: Callable[[UnitOfWork], An
 
 
 def _claim(uow: UnitOfWork, subject: str, key: str, digest: str) -> bool:
-    upsert = conflict_insert(uow.db.dialect)
-    table = IdempotentRequest.__table__
     # A concurrent first request with this key holds the row: we wait for it, then find it.
-    return uow.session.execute(upsert(table).values(subject=subject, key=key, request_hash=digest,
-                                                    created_at=utcnow()).on_conflict_do_nothing()
-                               .returning(table.c.key)).first() is not None
+    claim = claim_into(IdempotentRequest.__table__, uow.db.dialect, "key")
+    return uow.session.execute(claim, dict(subject=subject, key=key, request_hash=digest,
+                                           created_at=utcnow())).first() is not None
 
 
 def _replay(uow: UnitOfWork, subject: str, key: str, digest: str):
