@@ -28,14 +28,15 @@ from pathlib import Path
 
 import requests
 
-from pipeline import (BenchError, Databases, Http, System, Vhost, free_port, log, median, percentile, referral,
-                      server_arguments, tokens)
+from pipeline import (WHOLE_MACHINE, BenchError, CpuMeter, Databases, Http, System, Vhost, free_port, log, median,
+                      ms, percentile, referral, server_arguments, tokens)
 
 HERE = Path(__file__).resolve().parent
 
 
-def drive(url: str, token: str, clients: int, seconds: float, warmup: float, numbers) -> dict:
-    """POST referrals to ``url`` from ``clients`` threads for ``seconds``; rate and latency."""
+def drive(url: str, token: str, clients: int, seconds: float, warmup: float, numbers, meter: CpuMeter) -> dict:
+    """POST referrals to ``url`` from ``clients`` threads for ``seconds``; rate, latency, and the
+    CPU each process (the server, the database, the client) spent per request meanwhile."""
     http = Http(token)
     lock = threading.Lock()
     latencies: list[float] = []
@@ -67,15 +68,19 @@ def drive(url: str, token: str, clients: int, seconds: float, warmup: float, num
     for thread in threads:
         thread.start()
     time.sleep(warmup)
+    cpu_before = meter.snapshot()
     measuring.set()
     began = time.perf_counter()
     time.sleep(seconds)
     stop.set()
     spent = time.perf_counter() - began
+    cpu_after = meter.snapshot()  # requests still in flight count in the CPU, not in the rate
     for thread in threads:
         thread.join(30)
+    cpu, busy = meter.per_case(cpu_before, cpu_after, max(1, len(latencies)))
     return {"rate": len(latencies) / spent, "requests": len(latencies), "errors": len(errors),
-            "first_errors": errors[:5], "p50": percentile(latencies, 50), "p99": percentile(latencies, 99)}
+            "first_errors": errors[:5], "p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
+            "cpu_per_request": cpu, "machine_busy": busy}
 
 
 def bare_flask(port: int, workdir: Path, workers: int, threads: int) -> subprocess.Popen:
@@ -131,10 +136,13 @@ def run_round(args, round_no: int, numbers) -> dict:
                 results = {}
                 # Alternate which goes first, so neither always meets a warmer machine.
                 order = ["bare", "intake"] if round_no % 2 else ["intake", "bare"]
+                meters = {"bare": CpuMeter({"bare Flask server": bare.pid}, bench_label="bench (the client)"),
+                          "intake": CpuMeter({f"intake API server ({p.name})": p.popen.pid for p in system.procs}, dbs,
+                                             bench_label="bench (the client)")}
                 for name in order:
                     url = (f"http://127.0.0.1:{port}/api/v1/referrals" if name == "bare"
                            else system.url("intake") + "/api/v1/referrals")
-                    results[name] = drive(url, token, args.clients, args.seconds, args.warmup, numbers)
+                    results[name] = drive(url, token, args.clients, args.seconds, args.warmup, numbers, meters[name])
                     r = results[name]
                     log(f"round {round_no}: {name:6} {r['rate']:7.1f} req/s  p50 {r['p50'] * 1000:6.1f} ms  "
                         f"p99 {r['p99'] * 1000:6.1f} ms  errors {r['errors']}")
@@ -160,7 +168,26 @@ def report(args, rounds: list[dict]) -> str:
         f"  bare Flask JSON endpoint        {bare:8.1f} req/s   p50 {ms('p50', 'bare'):6.1f} ms   "
         f"p99 {ms('p99', 'bare'):6.1f} ms",
         f"  ratio intake / bare (median of rounds) {median(ratios):.1%}   (goal: at least 50%)",
+        "",
+        "CPU per request while each server was driven (median of rounds):",
+        *cpu_lines(rounds),
     ])
+
+
+def cpu_lines(rounds: list[dict]) -> list[str]:
+    """Each process's CPU per request, for the referral POST and the bare endpoint side by side."""
+    names = {name: None for r in rounds for server in ("intake", "bare") for name in r[server]["cpu_per_request"]}
+    names = [name for name in names if name != WHOLE_MACHINE] + [WHOLE_MACHINE]
+
+    def cell(server: str, name: str) -> str:
+        values = [r[server]["cpu_per_request"][name] for r in rounds if name in r[server]["cpu_per_request"]]
+        return ms(median(values)) if values else "—"
+
+    lines = [f"  {'':50} {'referral POST':>14} {'bare endpoint':>14}"]
+    lines += [f"  {name:50} {cell('intake', name):>14} {cell('bare', name):>14}" for name in names]
+    busy = {server: median(r[server]["machine_busy"] for r in rounds) for server in ("intake", "bare")}
+    lines.append(f"  {'share of the machine busy':50} {busy['intake']:>14.0%} {busy['bare']:>14.0%}")
+    return lines
 
 
 def main(argv=None) -> int:

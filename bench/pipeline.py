@@ -214,33 +214,42 @@ def process_table() -> dict[int, tuple[int, str, float]]:
     return table
 
 
-class CpuMeter:
-    """CPU seconds spent between two snapshots by the services (per process group), by the
-    PostgreSQL backends serving the bench's databases, and by the RabbitMQ broker (beam.smp)."""
+WHOLE_MACHINE = "whole machine (every process, the kernel)"
 
-    def __init__(self, system: "System", databases: "Databases"):
-        self.system = system
+
+class CpuMeter:
+    """CPU seconds spent between two snapshots by named process groups (a service and its
+    gunicorn workers are one group), by the PostgreSQL backends serving the bench's databases,
+    by the RabbitMQ broker (beam.smp) and by the bench's own process."""
+
+    def __init__(self, groups: dict[str, int], databases: "Databases | None" = None,
+                 bench_label: str = "bench (clients, reviewer, tap)"):
+        self.groups = groups
         self.databases = databases
+        self.bench_label = bench_label
+
+    @classmethod
+    def of(cls, system: "System", databases: "Databases") -> "CpuMeter":
+        return cls({p.name: p.popen.pid for p in system.procs}, databases)
 
     def snapshot(self) -> dict:
         table = process_table()
         groups: dict[int, float] = {}
         for pgid, _, cpu in table.values():
             groups[pgid] = groups.get(pgid, 0.0) + cpu
-        backends = self.databases.backend_pids()
+        backends = self.databases.backend_pids() if self.databases else []
         return {
-            "services": {p.name: groups.get(p.popen.pid, 0.0) for p in self.system.procs},
+            "services": {name: groups.get(pgid, 0.0) for name, pgid in self.groups.items()},
             "postgres": {pid: table[pid][2] for pid in backends if pid in table},
             "broker": sum(cpu for _, comm, cpu in table.values() if comm == "beam.smp"),
             "bench": sum(os.times()[:2]),
             "machine": machine_busy_seconds(),
         }
 
-    @staticmethod
-    def per_case(before: dict, after: dict, cases: int) -> tuple[dict[str, float], float]:
-        """CPU seconds per case by consumer, and the share of the machine that was busy."""
+    def per_case(self, before: dict, after: dict, cases: int) -> tuple[dict[str, float], float]:
+        """CPU seconds per case (or request) by consumer, and the share of the machine that was busy."""
         out = {name: (cpu - before["services"].get(name, 0.0)) / cases for name, cpu in after["services"].items()}
-        out["bench (clients, reviewer, tap)"] = (after["bench"] - before["bench"]) / cases
+        out[self.bench_label] = (after["bench"] - before["bench"]) / cases
         if after["postgres"] or before["postgres"]:
             # Backends that started during the load count whole; those that ended are missed.
             spent = sum(cpu - before["postgres"].get(pid, 0.0) for pid, cpu in after["postgres"].items())
@@ -248,6 +257,7 @@ class CpuMeter:
         out["RabbitMQ broker (whole node, shared)"] = (after["broker"] - before["broker"]) / cases
         busy = after["machine"][0] - before["machine"][0]
         total = after["machine"][1] - before["machine"][1]
+        out[WHOLE_MACHINE] = busy / cases
         return out, (busy / total if total else math.nan)
 
 
@@ -602,7 +612,7 @@ def run_pipeline(args, round_no: int) -> dict:
                 system.start()
                 roles = tokens(secret)
                 open_fund(system, roles["finance_officer"], AWARD_FEN * (args.n + 10))
-                result = _load(args, system, vhost.url, roles, CpuMeter(system, dbs))
+                result = _load(args, system, vhost.url, roles, CpuMeter.of(system, dbs))
             finally:
                 system.stop()
             result["log_problems"] = system.problems()
@@ -755,7 +765,7 @@ def _load(args, system: System, amqp_url: str, roles: dict[str, str], meter: Cpu
         result["stages"] = stage_breakdown(cases, tap)
         result["stages_p99"] = stage_breakdown(cases, tap, 99)
     if done:  # CPU seconds per finished case, by process; and how busy the whole machine was
-        result["cpu_per_case"], result["machine_busy"] = CpuMeter.per_case(cpu_before, cpu_after, len(done))
+        result["cpu_per_case"], result["machine_busy"] = meter.per_case(cpu_before, cpu_after, len(done))
     return result
 
 
@@ -1010,13 +1020,15 @@ def report(args, pipelines: list[dict], baselines: list[dict]) -> str:
                          f"{ms(median(p['stages_p99'][name] for p in pipelines)):>10}")
     if all("cpu_per_case" in p for p in pipelines):
         lines += ["", "CPU per case (median over rounds), while the load ran:"]
-        names = list(pipelines[0]["cpu_per_case"])
+        names = [name for name in pipelines[0]["cpu_per_case"] if name != WHOLE_MACHINE]
         total = 0.0
         for name in names:
             value = median(p["cpu_per_case"].get(name, math.nan) for p in pipelines)
             total += value
             lines.append(f"  {name:50} {ms(value):>10}")
         lines.append(f"  {'total of the above':50} {ms(total):>10}")
+        whole = median(p["cpu_per_case"].get(WHOLE_MACHINE, math.nan) for p in pipelines)
+        lines.append(f"  {WHOLE_MACHINE:50} {ms(whole):>10}")
         if all("cpu_per_message" in b for b in baselines):
             spent = {k: median(b["cpu_per_message"][k] for b in baselines) for k in baselines[0]["cpu_per_message"]}
             lines.append("  baseline, per message: " + ", ".join(f"{k} {ms(v)}" for k, v in spent.items()))
