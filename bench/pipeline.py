@@ -260,6 +260,14 @@ class CpuMeter:
         out[WHOLE_MACHINE] = busy / cases
         return out, (busy / total if total else math.nan)
 
+    def ceiling(self, spent: dict[str, float], rate: float) -> float:
+        """The rate the same machine load would carry if the measured groups (our own processes)
+        took no CPU at all: only the database, the broker, the bench and the kernel. A bound no
+        tuning of our code can pass, whatever else it changes."""
+        ours = sum(spent.get(name, 0.0) for name in self.groups)
+        rest = spent[WHOLE_MACHINE] - ours
+        return rate * spent[WHOLE_MACHINE] / rest if rest > 0 else math.nan
+
 
 def machine_busy_seconds() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, all cores."""
@@ -766,6 +774,7 @@ def _load(args, system: System, amqp_url: str, roles: dict[str, str], meter: Cpu
         result["stages_p99"] = stage_breakdown(cases, tap, 99)
     if done:  # CPU seconds per finished case, by process; and how busy the whole machine was
         result["cpu_per_case"], result["machine_busy"] = meter.per_case(cpu_before, cpu_after, len(done))
+        result["ceiling"] = meter.ceiling(result["cpu_per_case"], result["throughput"])
     return result
 
 
@@ -1034,6 +1043,13 @@ def report(args, pipelines: list[dict], baselines: list[dict]) -> str:
             lines.append("  baseline, per message: " + ", ".join(f"{k} {ms(v)}" for k, v in spent.items()))
         lines.append(f"  whole machine busy (all processes, {os.cpu_count()} cores): "
                      f"{median(p['machine_busy'] for p in pipelines):.0%}")
+        if all("ceiling" in p for p in pipelines):
+            ceilings = [p["ceiling"] for p in pipelines]
+            line = (f"  if the services' processes took no CPU at all (the database, the broker, the bench "
+                    f"and the kernel alone), at the same machine load: at most {rate(median(ceilings))} cases")
+            if not args.rate and all(b["throughput"] for b in baselines):
+                line += f", {median(c / b['throughput'] for c, b in zip(ceilings, baselines)):.1%} of the baseline"
+            lines.append(line)
     problems = [line for p in pipelines for line in p.get("log_problems", [])]
     if problems:
         lines += ["", "the services logged warnings or errors (first lines per round):"]
