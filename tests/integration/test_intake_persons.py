@@ -91,6 +91,33 @@ def test_same_person_same_criminal_case_gets_no_second_open_case_until_the_first
     assert third.status_code == 409 and third.get_json()["error"]["code"] == "already_aided"
 
 
+def test_a_registered_case_is_written_whole_and_stays_with_its_transaction(intake):
+    """Registration inserts the case and its rows itself, then hands them to the session: what
+    the same transaction changes afterwards is written with it, and what a known person's new
+    referral adds (a phone not known before) is kept too."""
+    from sqlalchemy import inspect as sa_inspect
+    intake.refer(referral(8))  # the person, without a phone
+    body = referral(8, criminal_case_ref="川检刑诉〔2026〕108号")
+    body["beneficiaries"][0]["phone"] = "13700001111"
+    with intake.runtime.unit_of_work() as uow:
+        opened = register_case(uow, ReferralIn().load(body), registered_by="clerk-a")
+        case = opened.case
+        assert all(sa_inspect(obj).persistent for obj in (case, *case.beneficiaries, *case.documents, *case.history))
+        case.summary = "补充说明"
+        case.beneficiaries[0].urgent_medical_need = True
+        case.documents[0].note = "原件已核"
+        uow.commit()
+    shown = intake.get(f"/cases/{case.id}")
+    assert shown["summary"] == "补充说明" and shown["status"] == "accepted"
+    assert shown["beneficiaries"][0]["urgent_medical_need"] is True
+    assert shown["beneficiaries"][0]["phone"] == "13700001111"
+    assert len(shown["beneficiaries"][0]["other_case_numbers"]) == 1
+    assert [d["note"] for d in shown["checklist"]["documents"] if d["note"]] == ["原件已核"]
+    assert len(shown["checklist"]["documents"]) == len(body["documents"])
+    assert [h["status"] for h in shown["history"]] == ["registered", "accepted"]
+    assert intake.count("person") == 1 and intake.count("case_claim") == 2
+
+
 def test_two_referrals_racing_for_the_same_person_and_criminal_case_let_one_win(intake_pg):
     """On PostgreSQL the claim's primary key decides, not a read: the loser waits, then is refused."""
     body = ReferralIn().load(referral(3))
