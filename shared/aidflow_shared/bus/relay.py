@@ -11,7 +11,7 @@ import logging
 import threading
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from aidflow_shared.bus.transport import Outgoing, Transport, TransportError
 from aidflow_shared.metrics import BusMetrics
@@ -29,7 +29,14 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.interval = interval
         self.max_backoff = max_backoff
-        self.outbox = db.metadata.tables["outbox"]
+        self.outbox = outbox = db.metadata.tables["outbox"]
+        # Built once: the relay runs after every commit that emitted, and building the statements
+        # and their cache keys again each time cost more than executing them.
+        due = (select(outbox).where(outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= bindparam("now"))
+               .order_by(outbox.c.id).limit(batch_size))
+        self._due = due.with_for_update(skip_locked=True) if db.dialect == "postgresql" else due
+        self._mark_sent = (update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+                           .values(sent_at=bindparam("marked_at")))
         self._wake = threading.Event()
         # Fault injection for tests of the guarantee: called after the broker confirmed a batch
         # and before the rows are marked sent.
@@ -42,13 +49,9 @@ class OutboxRelay:
     def run_once(self) -> int:
         """Publish one batch; returns how many rows it settled (sent)."""
         outbox = self.outbox
-        now = utcnow()
-        with self.db.write_sessions.begin() as session:
-            query = (select(outbox).where(outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= now)
-                     .order_by(outbox.c.id).limit(self.batch_size))
-            if self.db.dialect == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = session.execute(query).all()
+        # A connection, not an ORM session: the relay reads and writes rows, never objects.
+        with self.db.writer.begin() as conn:
+            rows = conn.execute(self._due, {"now": utcnow()}).all()
             if not rows:
                 return 0
             messages = [Outgoing(exchange=r.exchange, routing_key=r.routing_key, body=r.body, message_id=r.message_id,
@@ -58,11 +61,11 @@ class OutboxRelay:
                 self.after_confirm(messages)
             sent = [r.id for r in rows if r.message_id not in unroutable]
             if sent:
-                session.execute(update(outbox).where(outbox.c.id.in_(sent)).values(sent_at=utcnow()))
+                conn.execute(self._mark_sent, {"ids": sent, "marked_at": utcnow()})
             for row in rows:
                 if row.message_id in unroutable:
                     delay = min(self.max_backoff, 2 ** min(row.attempts, 16))
-                    session.execute(update(outbox).where(outbox.c.id == row.id).values(
+                    conn.execute(update(outbox).where(outbox.c.id == row.id).values(
                         attempts=row.attempts + 1, last_error="unroutable: no queue bound for the routing key",
                         next_attempt_at=utcnow() + timedelta(seconds=delay)))
                     self.metrics.unroutable.labels(self.metrics.service, row.exchange).inc()
