@@ -112,6 +112,9 @@ class AuditLog:
         self.db = db
         self.table = audit_table(db.metadata)
         self._lock_key = zlib.crc32(f"aidflow audit {db.url.database}".encode())
+        # Built once: every API call appends, and building them again cost more than running them.
+        self._lock = text("SELECT pg_advisory_xact_lock(:key)")
+        self._head = select(self.table.c.seq, self.table.c.hash).order_by(self.table.c.seq.desc()).limit(1)
 
     def record(self, entry: Entry) -> dict:
         """Append ``entry`` in a transaction of its own; returns the stored row."""
@@ -125,9 +128,8 @@ class AuditLog:
         chain onto the same entry. On SQLite the writing transaction already holds the lock.
         """
         if self.db.dialect == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._lock_key})
-        head = conn.execute(select(self.table.c.seq, self.table.c.hash)
-                            .order_by(self.table.c.seq.desc()).limit(1)).first()
+            conn.execute(self._lock, {"key": self._lock_key})
+        head = conn.execute(self._head).first()
         row = dict(
             seq=(head.seq + 1) if head else 1, at=utcnow().replace(microsecond=0), actor=entry.actor,
             actor_roles=",".join(sorted(entry.actor_roles)), actor_agency=entry.actor_agency, action=entry.action,
