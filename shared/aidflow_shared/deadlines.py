@@ -72,6 +72,13 @@ class DeadlineClocks:
         self.breach_type = breach_type
         self.table = db.metadata.tables["deadline_clock"]
         self.changes = db.metadata.tables["deadline_change"]
+        # Built once (a clock is read and changed on every case's path): the clock of a stage
+        # and subject, locked on PostgreSQL; and a change of one clock by id, whose new values
+        # go with the execution as parameters named after their columns.
+        t = self.table
+        read = select(t).where(t.c.stage == bindparam("of_stage"), t.c.subject_id == bindparam("of_subject"))
+        self._read = read.with_for_update() if db.dialect == "postgresql" else read
+        self._change = update(t).where(t.c.id == bindparam("clock_id"))
         self.met = Counter("aidflow_deadline_met_total", "Clocks stopped in time.", ["stage", "track"],
                            registry=registry)
         self.missed = Counter("aidflow_deadline_missed_total", "Clocks stopped after their deadline.",
@@ -135,18 +142,14 @@ class DeadlineClocks:
 
     def get(self, uow_or_session, stage: str, subject_id: str):
         session = getattr(uow_or_session, "session", uow_or_session)
-        query = select(self.table).where(self.table.c.stage == stage, self.table.c.subject_id == subject_id)
-        if self.db.dialect == "postgresql":
-            query = query.with_for_update()
-        row = session.execute(query).mappings().first()
+        row = session.execute(self._read, {"of_stage": stage, "of_subject": subject_id}).mappings().first()
         return dict(row) if row else None
 
     def pause(self, uow: UnitOfWork, stage: str, subject_id: str, at: datetime, reason: str) -> dict:
         clock = self._require(uow, stage, subject_id)
         if clock["status"] != "running":
             raise ClockError(f"the {stage} clock is {clock['status']}, not running")
-        uow.session.execute(update(self.table).where(self.table.c.id == clock["id"])
-                            .values(status="paused", paused_at=at))
+        uow.session.execute(self._change, dict(clock_id=clock["id"], status="paused", paused_at=at))
         self._record(uow, clock["id"], "paused", at, clock["due_at"], clock["provisional"], reason)
         return self._remember(uow, dict(clock, status="paused", paused_at=at))
 
@@ -159,7 +162,7 @@ class DeadlineClocks:
         values = dict(status="running", paused_at=None, extension=extension, due_at=plan.due_at,
                       warning_at=plan.warning_at, critical_at=plan.critical_at, provisional=plan.provisional,
                       calendar=plan.calendar)
-        uow.session.execute(update(self.table).where(self.table.c.id == clock["id"]).values(**values))
+        uow.session.execute(self._change, dict(values, clock_id=clock["id"]))
         self._record(uow, clock["id"], "resumed", at, plan.due_at, plan.provisional)
         return self._remember(uow, dict(clock, **values))
 
@@ -174,8 +177,8 @@ class DeadlineClocks:
             clock = self.resume(uow, stage, subject_id, at)
         outcome = "met" if at < clock["due_at"] else "missed"
         used = max(0, self._days_between(clock["started_at"], at, "working") - clock["extension"])
-        uow.session.execute(update(self.table).where(self.table.c.id == clock["id"]).values(
-            status="stopped", stopped_at=at, outcome=outcome, working_days_used=used))
+        uow.session.execute(self._change, dict(clock_id=clock["id"], status="stopped", stopped_at=at, outcome=outcome,
+                                               working_days_used=used))
         self._record(uow, clock["id"], "stopped", at, clock["due_at"], clock["provisional"], outcome)
         self._remember(uow, dict(clock, status="stopped", stopped_at=at, outcome=outcome, working_days_used=used))
         counter = self.met if outcome == "met" else self.missed
