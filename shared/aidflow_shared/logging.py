@@ -21,8 +21,12 @@ PLAIN_FORMAT = "%(asctime)s %(levelname)s %(service)s %(name)s: %(message)s"
 MASKED_ID_NUMBER = "<id:***>"
 MASKED_MOBILE = "<mobile:***>"
 # Digits on either side mean a longer number (an amount, a timestamp), not an identifier.
-_ID_NUMBER = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
-_MOBILE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)")
+_ID_NUMBER = r"(?<!\d)\d{17}[\dXx](?!\d)"
+_MOBILE = r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)"
+# A UUID (every message, case and correlation id) is left whole: about one in a thousand holds
+# "1xx-dddd-dddd" between its dashes, which the mobile pattern alone would mask.
+_UUID = r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{8}(?:-?[0-9A-Fa-f]{4}){3}-?[0-9A-Fa-f]{12}(?![0-9A-Fa-f])"
+_IDENTIFIERS = re.compile(f"(?P<uuid>{_UUID})|(?P<id_number>{_ID_NUMBER})|{_MOBILE}")
 
 # Attributes every LogRecord has; anything else on a record came in through ``extra=``.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -31,7 +35,13 @@ _TRACEBACKS = logging.Formatter()
 
 def mask_pii(text: str) -> str:
     """``text`` with resident ID numbers and mainland mobile numbers replaced by placeholders."""
-    return _MOBILE.sub(MASKED_MOBILE, _ID_NUMBER.sub(MASKED_ID_NUMBER, text))
+    return _IDENTIFIERS.sub(_placeholder, text)
+
+
+def _placeholder(match: re.Match) -> str:
+    if match.group("uuid"):
+        return match.group("uuid")
+    return MASKED_ID_NUMBER if match.group("id_number") else MASKED_MOBILE
 
 
 class PiiFilter(logging.Filter):
