@@ -100,3 +100,32 @@ def test_a_bank_answer_is_booked_in_a_handful_of_statements(payout):
     assert payout.count(LedgerLine, kind="disbursement") == 2
     assert len(payout.outbox("payout.disbursed.v1")) == 2
     assert payout.count(BankAnswer, applied=False) == 1
+
+
+def test_a_ledger_line_is_one_update_and_one_insert_and_a_loaded_fund_sees_it(payout):
+    """The line is written with a prebuilt INSERT, the fund moved with a prebuilt conditional
+    UPDATE; a fund the transaction has loaded shows the new balances, as the ORM's update did."""
+    from aidflow_payout import ledger
+    from aidflow_payout.orm import Fund
+    fund_id = payout.fund(0)["fund_id"]
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement.split("\n")[0])
+    with payout.runtime.unit_of_work() as uow:
+        fund = uow.session.get(Fund, fund_id)
+        assert fund.available_fen == 0
+        event.listen(payout.runtime.db.engine, "before_cursor_execute", record)
+        try:
+            line = ledger.post(uow, fund_id, "allocation", 5_000_00, reference="拨款-1", actor="finance")
+            with pytest.raises(ledger.InsufficientBalance):
+                ledger.post(uow, fund_id, "reservation", 6_000_00, payout_id="p-1")
+        finally:
+            event.remove(payout.runtime.db.engine, "before_cursor_execute", record)
+        assert [s.split(" ")[0] for s in statements] == ["UPDATE", "INSERT", "UPDATE"]  # the refused one writes nothing
+        assert (fund.allocated_fen, fund.available_fen) == (5_000_00, 5_000_00)
+        assert line.id and (line.debit, line.credit, line.amount_fen) == ("available", "allocations", 5_000_00)
+        uow.commit()
+    with payout.runtime.db.sessions() as session:
+        [stored] = session.scalars(select(LedgerLine).where(LedgerLine.fund_id == fund_id)).all()
+    assert (stored.id, stored.kind, stored.reference, stored.actor) == (line.id, "allocation", "拨款-1", "finance")

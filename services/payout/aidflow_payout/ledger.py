@@ -24,9 +24,10 @@ reconciliation report and the tests run.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from aidflow_payout.orm import Fund, LedgerLine
 from aidflow_shared.storage import UnitOfWork, utcnow
@@ -58,23 +59,37 @@ def post(uow: UnitOfWork, fund_id: str, kind: str, amount_fen: int, **refs) -> L
     if amount_fen <= 0:
         raise ValueError("a ledger line moves a positive amount")
     debit, credit = MOVES[kind]
-    debit_column, credit_column = _COLUMNS[debit], _COLUMNS[credit]
-    changes = {debit_column.key: debit_column + amount_fen}
-    condition = [Fund.id == fund_id]
-    if credit == "allocations":  # the source grows as it gives
-        changes[credit_column.key] = credit_column + amount_fen
-    else:
-        changes[credit_column.key] = credit_column - amount_fen
-        condition.append(credit_column >= amount_fen)
-    moved = uow.session.execute(update(Fund).where(*condition).values(**changes).returning(Fund.id)
-                                .execution_options(synchronize_session="fetch")).first()
+    uow.session.flush()  # what the caller changed first (a fund opened, a payout) goes in before the line
+    moved = uow.session.execute(_move(kind), {"fund": fund_id, "amount": amount_fen}).first()
     if moved is None:
         raise InsufficientBalance(f"{credit} of fund {fund_id} holds less than {amount_fen} fen")
-    line = LedgerLine(fund_id=fund_id, kind=kind, debit=debit, credit=credit, amount_fen=amount_fen,
-                      at=refs.pop("at", None) or utcnow(), **refs)
-    uow.session.add(line)
-    uow.session.flush()
-    return line
+    held = uow.session.identity_map.get(uow.session.identity_key(Fund, fund_id))
+    if held is not None:  # a fund the caller has loaded shows its new balances when next read
+        uow.session.expire(held, [_COLUMNS[debit].key, _COLUMNS[credit].key])
+    values = dict(fund_id=fund_id, kind=kind, debit=debit, credit=credit, amount_fen=amount_fen,
+                  at=refs.pop("at", None) or utcnow(), **refs)
+    # A line is never changed once written, so it needs no place in the session: one prebuilt
+    # INSERT returning its number, and no flush of the ORM's for it.
+    number = uow.session.execute(_INSERT_LINE, values).scalar_one()
+    return LedgerLine(id=number, **values)
+
+
+_INSERT_LINE = insert(LedgerLine.__table__).returning(LedgerLine.__table__.c.id)
+
+
+@functools.cache
+def _move(kind: str):
+    """The fund's conditional UPDATE for a line of ``kind``, built once: the debited account
+    grows, the credited one shrinks and may not go below zero (the allocations account, where
+    money comes from, grows as it gives)."""
+    debit, credit = MOVES[kind]
+    table = Fund.__table__
+    amount = bindparam("amount")
+    to, of = table.c[_COLUMNS[debit].key], table.c[_COLUMNS[credit].key]
+    statement = update(table).where(table.c.id == bindparam("fund"))
+    if credit == "allocations":
+        return statement.values({to: to + amount, of: of + amount}).returning(table.c.id)
+    return statement.where(of >= amount).values({to: to + amount, of: of - amount}).returning(table.c.id)
 
 
 @dataclass
