@@ -68,6 +68,8 @@ import amqp
 import requests
 from kombu import Connection
 
+from aidflow.ports import free_port
+
 SERVICES = ("intake", "review", "payout", "followup")
 API_SERVICES = ("intake", "review", "payout")
 EVENTS = "aidflow.events"
@@ -277,22 +279,6 @@ def machine_busy_seconds() -> tuple[float, float]:
     idle = values[3] + values[4]  # idle + iowait
     total = sum(values[:8])
     return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
-
-
-_HANDED_OUT: set[int] = set()
-
-
-def free_port() -> int:
-    """A port free now that this bench has not handed out before. The system may offer one port
-    twice; two servers of one run given the same port leave one of them unable to bind while
-    the other answers for both."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
 
 
 def answers_ready(url: str) -> bool:

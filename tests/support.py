@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 from datetime import date, timedelta
 
 from aidflow.embedded import System
+from aidflow.ports import free_port  # noqa: F401 - the tests' servers take their ports here
 from aidflow.reviewing import approve_chain, approved_proposal, decide, rejected_proposal  # noqa: F401
 from aidflow_intake.checklist import complete_file
 from aidflow_intake.identity import check_character
@@ -120,22 +120,6 @@ def referral(n: int = 0, **changes) -> dict:
     if "documents" not in changes:
         body["documents"] = complete_file(body)
     return body
-
-
-_HANDED_OUT: set[int] = set()
-
-
-def free_port() -> int:
-    """A port free now that no test of this run was given before. Asked for a free port, the
-    system now and then offers one it offered a moment ago (about one draw of ten ports in 250
-    repeats one); two servers given the same port leave one unable to bind."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
 
 
 def wait_until(predicate, timeout: float = 20.0, what: str = "condition", interval: float = 0.05):
