@@ -69,8 +69,7 @@ def _write(session, opened: Opened) -> None:
     same order, and spend half as much CPU again on sorting, snapshots and events for every
     object (docs/performance.md, round 6).
     """
-    if session.new or session.dirty:
-        session.flush()
+    session.flush()  # nothing to do, and no statement, when nothing is pending
     case = opened.case
     groups = ((Person, opened.people), (Case, [case]), (Beneficiary, case.beneficiaries),
               (CaseDocument, case.documents), (CaseHistory, case.history))
